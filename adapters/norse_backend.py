@@ -1,0 +1,63 @@
+"""``norse`` backend: each step is Norse's own ``lif_feed_forward_step`` (the function ``LIFCell`` runs).
+
+Mapping (paper 000 eqs 1-4 -> Norse 1.1, dt = 1)::
+
+    LIFParameters(tau_syn_inv = 1/tau_s, tau_mem_inv = 1/tau, v_leak = 0, v_th = V_th, v_reset = 0)
+    i_new = i + R c[t]                 Norse adds the input before the membrane update: no delay (eq 1)
+    v     = v + (1/tau)(0 - v + i_new) = (1 - 1/tau) v + (1/tau) I[t]          (eq 2)
+    z     = threshold(v - V_th);  v = (1 - z) v + z * 0                        (eqs 3-4)
+    i     = i_new - (1/tau_s) i_new    carried, decayed current (our LIFState.i convention is Norse's)
+
+``LIFParameters`` is a NamedTuple whose tensors are not module parameters and do not follow ``.to()``; this
+adapter owns ``tau_mem`` and ``resistance`` as buffers/parameters (base class) and builds the NamedTuple
+from them at every step. The spike function reaches Norse through :mod:`.norse_methods`: it is registered
+under a method name (``"snn_motifs:<repr>"``) when the adapter is built.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from snn_motifs._optional import require
+from snn_motifs.neuron import LIFState
+
+from .base import NeuronAdapter
+from .norse_methods import ensure_registered
+
+__all__ = ["NorseLIF"]
+
+
+class NorseLIF(NeuronAdapter):
+    """LIF population whose steps run in ``norse.torch.functional.lif.lif_feed_forward_step``."""
+
+    backend = "norse"
+
+    def __init__(self, n_neurons: int, *args, **kwargs) -> None:
+        lif = require("norse.torch.functional.lif", "norse", "the 'norse' backend")
+        super().__init__(n_neurons, *args, **kwargs)
+        self._lif = lif
+        self.method = f"snn_motifs:{self.spike_fn!r}"
+        if " at 0x" in self.method:  # an anonymous callable: name it by identity
+            self.method = f"snn_motifs:{type(self.spike_fn).__name__}@{id(self.spike_fn):x}"
+        ensure_registered(self.method, self.spike_fn)
+        self.register_buffer("_zero", torch.zeros(()), persistent=False)
+
+    def _parameters_now(self):
+        ensure_registered(self.method, self.spike_fn)  # survives a user's unregister_method()
+        zero = self._zero
+        return self._lif.LIFParameters(
+            tau_syn_inv=zero.new_tensor(1.0 / self.params.tau_syn),
+            tau_mem_inv=self.tau_inv(),
+            v_leak=zero,
+            v_th=zero.new_tensor(self.v_threshold),
+            v_reset=zero,
+            method=self.method,
+            alpha=zero,
+        )
+
+    def _step(self, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
+        p = self._parameters_now()
+        ff_state = self._lif.LIFFeedForwardState(v=state.v, i=state.i)
+        spikes, new = self._lif.lif_feed_forward_step(self.gain() * current, ff_state, p, dt=1.0)
+        psc = self.syn_decay * state.a + spikes
+        return spikes, LIFState(new.v, new.i, psc, spikes)

@@ -1,0 +1,128 @@
+"""Functional SC-ML recurrence in O(N v): the recurrent term of eq 15 for one fixed topology.
+
+Weights are stored per edge: ``intra [M, v, v]`` (``[motif, post, pre]``) and ``lateral [2, M, v]``
+(row 0: input from the same position of motif ``k-1``, row 1: from motif ``k+1``). The recurrent current
+into neuron ``(k, p)`` is::
+
+    r[k, p] = sum_q intra[k, p, q] s[k, q] + lateral[0, k, p] s[k-1, p] + lateral[1, k, p] s[k+1, p]
+
+computed as one batched matmul over the motifs plus two shifted multiply-adds: ``O(B N v)`` work and
+``O(N v)`` memory. The dense ``N x N`` matrix (:func:`dense_recurrent_matrix`) is only for plots and tests.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .topology import INHIBITORY_WEIGHT, ConnectionType, MotifTopology
+
+__all__ = [
+    "effective_weights",
+    "signed_weights",
+    "recurrent_current",
+    "recurrent_current_t",
+    "dense_recurrent_matrix",
+    "to_motif_layout",
+    "from_motif_layout",
+]
+
+
+def signed_weights(raw: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+    """Apply the connection types to raw per-edge weights (paper 000 section 3.1.3).
+
+    Excitatory: ``|raw|`` (kept positive, trained); inhibitory: the constant -2 (no gradient); none: 0;
+    free: ``raw``. ``types`` broadcasts against ``raw``.
+    """
+    exc = (types == ConnectionType.EXCITATORY).to(raw.dtype)
+    free = (types == ConnectionType.FREE).to(raw.dtype)
+    inh = (types == ConnectionType.INHIBITORY).to(raw.dtype)
+    return exc * raw.abs() + free * raw + inh * INHIBITORY_WEIGHT
+
+
+def effective_weights(
+    intra_raw: torch.Tensor, lateral_raw: torch.Tensor | None, topology: MotifTopology
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Signed intra ``[M, v, v]`` and lateral ``[2, M, v]`` weights, boundary lateral edges zeroed."""
+    types = topology.intra.to(intra_raw.device)
+    intra = signed_weights(intra_raw, types.unsqueeze(0))
+    if lateral_raw is None:
+        return intra, None
+    lat_types = topology.lateral.to(lateral_raw.device).unsqueeze(1).expand_as(lateral_raw).clone()
+    lat_types[0, 0] = ConnectionType.NONE  # first motif has no left neighbour
+    lat_types[1, -1] = ConnectionType.NONE  # last motif has no right neighbour
+    lateral = signed_weights(lateral_raw, lat_types)
+    return intra, lateral
+
+
+def to_motif_layout(x: torch.Tensor, motif_size: int) -> torch.Tensor:
+    """``[..., B, N]`` -> ``[..., M, B, v]`` (contiguous), the layout the batched matmul wants."""
+    *lead, b, n = x.shape
+    m = n // motif_size
+    return x.reshape(*lead, b, m, motif_size).transpose(-3, -2).contiguous()
+
+
+def from_motif_layout(x: torch.Tensor) -> torch.Tensor:
+    """``[..., M, B, v]`` -> ``[..., B, N]``."""
+    *lead, m, b, v = x.shape
+    return x.transpose(-3, -2).reshape(*lead, b, m * v)
+
+
+def recurrent_current(
+    s: torch.Tensor,
+    intra: torch.Tensor,
+    lateral: torch.Tensor | None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Recurrent current for spikes/PSCs ``s`` in motif layout ``[M, B, v]``.
+
+    Args:
+        s: presynaptic activity ``[M, B, v]`` (``s[t-1]``: one-step delay).
+        intra: signed intra weights ``[M, v, v]`` ``[motif, post, pre]``.
+        lateral: signed lateral weights ``[2, M, v]``, or None when the topology has no lateral edges.
+        out: if given, the result is added to it (``out + W s``), saving one kernel.
+    """
+    if intra.shape[-1] == 1:  # self-recurrence (eq 8): a per-neuron scale, no matmul
+        rec = s * intra.view(intra.shape[0], 1, 1)
+        rec = rec if out is None else out + rec
+    elif out is None:
+        rec = torch.bmm(s, intra.transpose(1, 2))
+    else:
+        rec = torch.baddbmm(out, s, intra.transpose(1, 2))
+    if lateral is not None and s.shape[0] > 1:
+        rec[1:].addcmul_(lateral[0, 1:].unsqueeze(1), s[:-1])
+        rec[:-1].addcmul_(lateral[1, :-1].unsqueeze(1), s[1:])
+    return rec
+
+
+def recurrent_current_t(
+    g: torch.Tensor,
+    intra: torch.Tensor,
+    lateral: torch.Tensor | None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Transpose of :func:`recurrent_current`: ``W^T g`` (the backward pass to the presynaptic side)."""
+    if intra.shape[-1] == 1:
+        rec = g * intra.view(intra.shape[0], 1, 1)
+        rec = rec if out is None else out + rec
+    elif out is None:
+        rec = torch.bmm(g, intra)
+    else:
+        rec = torch.baddbmm(out, g, intra)
+    if lateral is not None and g.shape[0] > 1:
+        rec[:-1].addcmul_(lateral[0, 1:].unsqueeze(1), g[1:])
+        rec[1:].addcmul_(lateral[1, :-1].unsqueeze(1), g[:-1])
+    return rec
+
+
+def dense_recurrent_matrix(intra: torch.Tensor, lateral: torch.Tensor | None) -> torch.Tensor:
+    """Materialise the ``[N, N]`` ``[post, pre]`` matrix from signed motif weights (plots/tests only)."""
+    m, v, _ = intra.shape
+    n = m * v
+    dense = torch.block_diag(*intra.unbind(0)) if m > 1 else intra[0].clone()
+    if lateral is not None and m > 1:
+        idx = torch.arange(n, device=intra.device)
+        left = lateral[0].reshape(n)
+        right = lateral[1].reshape(n)
+        dense = dense.index_put((idx[v:], idx[v:] - v), left[v:], accumulate=True)
+        dense = dense.index_put((idx[:-v], idx[:-v] + v), right[:-v], accumulate=True)
+    return dense

@@ -1,0 +1,239 @@
+"""SC-ML topology (paper 000, section 2.2 and eqs 16-17): what connects to what, independent of weights.
+
+A layer of ``N`` neurons is cut into ``M = N / v`` motifs of ``v`` neurons; neuron ``i`` sits in motif
+``k = i // v`` at position ``p = i % v``. Its recurrent inputs ``I_i^v`` (eq 16) are
+
+* intra-motif: every neuron ``r`` of its own motif, itself included (all ``v x v`` ordered pairs), and
+* lateral (inter-motif): the neuron at the same position of each neighbouring motif, ``r = i - v`` and
+  ``r = i + v``; the first motif has no left neighbour and the last no right one (no wrap-around).
+
+All motifs share one *topology*: a ``v x v`` matrix of connection types for the intra-motif edges and a
+``2 x v`` matrix for the lateral edges (row 0: from ``i - v``, row 1: from ``i + v``). Weights are per edge.
+Matrices are indexed ``[post, pre]`` like ``torch.nn.Linear``: entry ``[i, r]`` is the edge ``r -> i``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = [
+    "ConnectionType",
+    "MotifTopology",
+    "check_motif_size",
+    "INHIBITORY_WEIGHT",
+    "EXCITATORY_INIT",
+]
+
+#: Fixed weight of an inhibitory connection (paper 000, section 3.1.3): -2, never trained.
+INHIBITORY_WEIGHT = -2.0
+#: Initial weight of an excitatory connection (section 3.1.3): 0.2, kept positive, trained.
+EXCITATORY_INIT = 0.2
+
+
+class ConnectionType(enum.IntEnum):
+    """The three connection types of HRMAS (section 2.3.1), plus a free-sign type for eq 8.
+
+    ``FREE`` (trained, any sign) is not in the search space; it models paper 003's self-recurrent weight
+    ``w_s`` (eq 8), which the paper does not constrain in sign.
+    """
+
+    NONE = 0
+    EXCITATORY = 1
+    INHIBITORY = 2
+    FREE = 3
+
+    @classmethod
+    def parse(cls, value: object) -> ConnectionType:
+        """Accept a member, its int value, its name or one letter: ``n``/``e``/``i``/``f``."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            key = value.strip().lower()
+            for member in cls:
+                if key in (member.name.lower(), member.name[0].lower()):
+                    return member
+        elif isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return cls(value)
+            except ValueError:
+                pass
+        names = ", ".join(f"{m.name.lower()} ({m.value})" for m in cls)
+        raise ValueError(f"unknown connection type {value!r}; expected one of {names}")
+
+
+def check_motif_size(n_neurons: int, motif_size: int) -> None:
+    """Raise ``ValueError`` unless ``1 <= motif_size <= n_neurons`` and ``motif_size`` divides it."""
+    if not isinstance(n_neurons, int) or isinstance(n_neurons, bool) or n_neurons < 1:
+        raise ValueError(f"n_neurons must be a positive int, got {n_neurons!r}")
+    if not isinstance(motif_size, int) or isinstance(motif_size, bool) or motif_size < 1:
+        raise ValueError(f"motif_size must be a positive int, got {motif_size!r}")
+    if motif_size > n_neurons:
+        raise ValueError(
+            f"motif_size v={motif_size} is larger than the layer (N={n_neurons}); choose v <= N."
+        )
+    if n_neurons % motif_size:
+        divisors = [d for d in range(1, min(n_neurons, 64) + 1) if n_neurons % d == 0]
+        raise ValueError(
+            f"motif_size v={motif_size} does not divide n_neurons N={n_neurons} "
+            f"(N/v = {n_neurons / motif_size:.3g}); pick a divisor of N such as {divisors}."
+        )
+
+
+def _type_tensor(value, shape: tuple[int, ...], what: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        raw = value.detach().cpu().tolist()
+    else:
+        raw = value
+    try:
+        t = torch.tensor(_map_nested(raw, lambda x: int(ConnectionType.parse(x))), dtype=torch.int64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{what} must have shape {list(shape)}, got {list(t.shape)}")
+    return t
+
+
+def _map_nested(x, fn):
+    if isinstance(x, (list, tuple)):
+        return [_map_nested(y, fn) for y in x]
+    return fn(x)
+
+
+@dataclass(frozen=True)
+class MotifTopology:
+    """The shared motif topology of an SC-ML layer: motif size, intra-motif and lateral types.
+
+    Args:
+        motif_size: ``v``.
+        intra: ``[v, v]`` connection types (ints, names or :class:`ConnectionType`), ``[post, pre]``.
+        lateral: ``[2, v]`` types of the lateral inputs of each position, row 0 from ``i - v``, row 1
+            from ``i + v``.
+    """
+
+    motif_size: int
+    intra: torch.Tensor = field(repr=False)
+    lateral: torch.Tensor = field(repr=False)
+
+    def __post_init__(self) -> None:
+        v = self.motif_size
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"motif_size must be a positive int, got {v!r}")
+        object.__setattr__(self, "intra", _type_tensor(self.intra, (v, v), "intra topology"))
+        object.__setattr__(self, "lateral", _type_tensor(self.lateral, (2, v), "lateral topology"))
+
+    # -- constructors -------------------------------------------------------------------------
+    @classmethod
+    def uniform(
+        cls,
+        motif_size: int,
+        intra: ConnectionType | str = ConnectionType.EXCITATORY,
+        lateral: ConnectionType | str | None = ConnectionType.EXCITATORY,
+    ) -> MotifTopology:
+        """Every intra-motif edge of type ``intra``, every lateral edge of type ``lateral`` (None: none)."""
+        it = int(ConnectionType.parse(intra))
+        lt = int(ConnectionType.parse(lateral if lateral is not None else ConnectionType.NONE))
+        v = motif_size
+        return cls(v, torch.full((v, v), it), torch.full((2, v), lt))
+
+    @classmethod
+    def random(
+        cls,
+        motif_size: int,
+        generator: torch.Generator | None = None,
+        lateral: bool = True,
+        types: tuple[ConnectionType, ...] = (
+            ConnectionType.NONE,
+            ConnectionType.EXCITATORY,
+            ConnectionType.INHIBITORY,
+        ),
+    ) -> MotifTopology:
+        """A topology drawn uniformly from ``types`` for every edge (random-search baseline)."""
+        choices = torch.tensor([int(t) for t in types])
+        v = motif_size
+        intra = choices[torch.randint(len(choices), (v, v), generator=generator)]
+        lat = choices[torch.randint(len(choices), (2, v), generator=generator)]
+        if not lateral:
+            lat = torch.zeros_like(lat)
+        return cls(v, intra, lat)
+
+    @classmethod
+    def self_recurrent(cls, kind: ConnectionType | str = ConnectionType.FREE) -> MotifTopology:
+        """ScSr-SNN (paper 003, eq 8): each neuron connects only to itself, no lateral edges."""
+        return cls(1, [[kind]], [[ConnectionType.NONE], [ConnectionType.NONE]])
+
+    # -- queries --------------------------------------------------------------------------------
+    @property
+    def has_lateral(self) -> bool:
+        return bool((self.lateral != ConnectionType.NONE).any())
+
+    def edge_counts(self, n_neurons: int) -> dict[str, int]:
+        """Number of existing (type != none) edges in a layer of ``n_neurons`` neurons, by kind."""
+        check_motif_size(n_neurons, self.motif_size)
+        m = n_neurons // self.motif_size
+        intra = int((self.intra != ConnectionType.NONE).sum()) * m
+        lateral = int((self.lateral != ConnectionType.NONE).sum()) * max(m - 1, 0)
+        return {"intra": intra, "lateral": lateral, "total": intra + lateral}
+
+    def type_matrix(self, n_neurons: int) -> torch.Tensor:
+        """Dense ``[N, N]`` matrix of connection types (for plots and tests only: O(N^2) memory)."""
+        check_motif_size(n_neurons, self.motif_size)
+        v, m = self.motif_size, n_neurons // self.motif_size
+        out = torch.zeros(n_neurons, n_neurons, dtype=torch.int64)
+        for k in range(m):
+            sl = slice(k * v, (k + 1) * v)
+            out[sl, sl] = self.intra
+        pos = torch.arange(v)
+        for k in range(m):
+            post = k * v + pos
+            if k > 0:
+                out[post, post - v] = self.lateral[0]
+            if k < m - 1:
+                out[post, post + v] = self.lateral[1]
+        return out
+
+    # -- serialisation --------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        letters = {int(t): t.name[0].lower() for t in ConnectionType}
+        return {
+            "motif_size": self.motif_size,
+            "intra": ["".join(letters[int(x)] for x in row) for row in self.intra.tolist()],
+            "lateral": ["".join(letters[int(x)] for x in row) for row in self.lateral.tolist()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MotifTopology:
+        try:
+            v = data["motif_size"]
+            intra = [list(row) if isinstance(row, str) else row for row in data["intra"]]
+            lateral = [list(row) if isinstance(row, str) else row for row in data["lateral"]]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(
+                f"a topology needs keys motif_size, intra, lateral; got {data!r} ({exc})"
+            ) from None
+        return cls(v, intra, lateral)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> MotifTopology:
+        return cls.from_dict(json.loads(text))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, MotifTopology)
+            and self.motif_size == other.motif_size
+            and torch.equal(self.intra, other.intra)
+            and torch.equal(self.lateral, other.lateral)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.motif_size, tuple(self.intra.flatten().tolist())))
+
+    def __repr__(self) -> str:
+        d = self.to_dict()
+        return f"MotifTopology(v={self.motif_size}, intra={d['intra']}, lateral={d['lateral']})"
