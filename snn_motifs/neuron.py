@@ -117,9 +117,9 @@ def lif_step(
         syn_decay: ``1 - 1/tau_s``.
         spike_fn: Heaviside with a surrogate gradient, called on ``u- - V_th`` (snnTorch's convention).
     """
-    syn = state.i + resistance * current
-    mem = leak * state.v + tau_inv * syn
+    syn = torch.addcmul(state.i, resistance, current)
+    mem = torch.addcmul(tau_inv * syn, leak, state.v)
     spikes = spike_fn(mem - v_threshold)
     mem = mem - spikes * mem
-    psc = syn_decay * state.a + spikes
+    psc = torch.add(spikes, state.a, alpha=syn_decay)
     return spikes, LIFState(mem, syn_decay * syn, psc, spikes)

@@ -19,6 +19,8 @@ from .topology import INHIBITORY_WEIGHT, ConnectionType, MotifTopology
 __all__ = [
     "effective_weights",
     "signed_weights",
+    "add_recurrent_",
+    "add_recurrent_t_",
     "recurrent_current",
     "recurrent_current_t",
     "dense_recurrent_matrix",
@@ -67,51 +69,55 @@ def from_motif_layout(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(-3, -2).reshape(*lead, b, m * v)
 
 
-def recurrent_current(
-    s: torch.Tensor,
-    intra: torch.Tensor,
-    lateral: torch.Tensor | None,
-    out: torch.Tensor | None = None,
+def add_recurrent_(
+    out: torch.Tensor, s: torch.Tensor, intra: torch.Tensor, lateral: torch.Tensor | None
 ) -> torch.Tensor:
-    """Recurrent current for spikes/PSCs ``s`` in motif layout ``[M, B, v]``.
+    """In place: ``out += W s`` for activity ``s`` in motif layout ``[M, B, v]`` (``s[t-1]``: one-step delay).
 
     Args:
-        s: presynaptic activity ``[M, B, v]`` (``s[t-1]``: one-step delay).
+        out: ``[M, B, v]`` tensor the recurrent current is added to (e.g. the feed-forward current).
+        s: presynaptic spikes or PSCs ``[M, B, v]``.
         intra: signed intra weights ``[M, v, v]`` ``[motif, post, pre]``.
         lateral: signed lateral weights ``[2, M, v]``, or None when the topology has no lateral edges.
-        out: if given, the result is added to it (``out + W s``), saving one kernel.
     """
     if intra.shape[-1] == 1:  # self-recurrence (eq 8): a per-neuron scale, no matmul
-        rec = s * intra.view(intra.shape[0], 1, 1)
-        rec = rec if out is None else out + rec
-    elif out is None:
-        rec = torch.bmm(s, intra.transpose(1, 2))
+        out.addcmul_(s, intra.view(intra.shape[0], 1, 1))
     else:
-        rec = torch.baddbmm(out, s, intra.transpose(1, 2))
+        out.baddbmm_(s, intra.transpose(1, 2))
     if lateral is not None and s.shape[0] > 1:
-        rec[1:].addcmul_(lateral[0, 1:].unsqueeze(1), s[:-1])
-        rec[:-1].addcmul_(lateral[1, :-1].unsqueeze(1), s[1:])
-    return rec
+        out[1:].addcmul_(lateral[0, 1:].unsqueeze(1), s[:-1])
+        out[:-1].addcmul_(lateral[1, :-1].unsqueeze(1), s[1:])
+    return out
+
+
+def add_recurrent_t_(
+    out: torch.Tensor, g: torch.Tensor, intra: torch.Tensor, lateral: torch.Tensor | None
+) -> torch.Tensor:
+    """In place: ``out += W^T g``, the transpose of :func:`add_recurrent_` (the backward pass)."""
+    if intra.shape[-1] == 1:
+        out.addcmul_(g, intra.view(intra.shape[0], 1, 1))
+    else:
+        out.baddbmm_(g, intra)
+    if lateral is not None and g.shape[0] > 1:
+        out[:-1].addcmul_(lateral[0, 1:].unsqueeze(1), g[1:])
+        out[1:].addcmul_(lateral[1, :-1].unsqueeze(1), g[:-1])
+    return out
+
+
+def recurrent_current(
+    s: torch.Tensor, intra: torch.Tensor, lateral: torch.Tensor | None, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``out + W s`` (or ``W s``) as a new tensor; see :func:`add_recurrent_`. Differentiable."""
+    base = torch.zeros_like(s) if out is None else out.clone()
+    return add_recurrent_(base, s, intra, lateral)
 
 
 def recurrent_current_t(
-    g: torch.Tensor,
-    intra: torch.Tensor,
-    lateral: torch.Tensor | None,
-    out: torch.Tensor | None = None,
+    g: torch.Tensor, intra: torch.Tensor, lateral: torch.Tensor | None, out: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Transpose of :func:`recurrent_current`: ``W^T g`` (the backward pass to the presynaptic side)."""
-    if intra.shape[-1] == 1:
-        rec = g * intra.view(intra.shape[0], 1, 1)
-        rec = rec if out is None else out + rec
-    elif out is None:
-        rec = torch.bmm(g, intra)
-    else:
-        rec = torch.baddbmm(out, g, intra)
-    if lateral is not None and g.shape[0] > 1:
-        rec[:-1].addcmul_(lateral[0, 1:].unsqueeze(1), g[1:])
-        rec[1:].addcmul_(lateral[1, :-1].unsqueeze(1), g[:-1])
-    return rec
+    """``out + W^T g`` (or ``W^T g``) as a new tensor; see :func:`add_recurrent_t_`."""
+    base = torch.zeros_like(g) if out is None else out.clone()
+    return add_recurrent_t_(base, g, intra, lateral)
 
 
 def dense_recurrent_matrix(intra: torch.Tensor, lateral: torch.Tensor | None) -> torch.Tensor:

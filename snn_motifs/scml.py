@@ -255,7 +255,7 @@ class SCML(nn.Module):
         intra, lateral = self.recurrent_weights()
         ff = to_motif_layout(self.fc(x), self.motif_size)  # feed-forward hoisted out of the loop
         if self.fused and self.backend == "native" and self._fusable():
-            spikes, mem, psc, state = self._run_fused(ff, state, intra, lateral)
+            spikes, mem, psc, state = self._run_fused(ff, state, intra, lateral, record)
         else:
             spikes, mem, psc, state = self._run_steps(ff, state, intra, lateral, record)
         if batch_first:
@@ -269,7 +269,7 @@ class SCML(nn.Module):
     def _fusable(self) -> bool:
         return supports_fused(self.neurons.spike_fn) and not self.neurons.has_step_hooks
 
-    def _run_fused(self, ff, state, intra, lateral):
+    def _run_fused(self, ff, state, intra, lateral, record: bool):
         neurons, v = self.neurons, self.motif_size
         tau_inv = neurons.tau_inv()
         shape = (self.n_motifs, 1, v)
@@ -285,9 +285,11 @@ class SCML(nn.Module):
             neurons.syn_decay,
             neurons.spike_fn,
         )
-        spikes, mem, psc = (from_motif_layout(t) for t in (spikes, mem, psc))
-        final = LIFState(mem[-1], from_motif_layout(syn), psc[-1], spikes[-1])
-        return spikes, mem, psc, final
+        final = LIFState(*(from_motif_layout(t) for t in (mem[-1], syn, psc[-1], spikes[-1])))
+        spikes = from_motif_layout(spikes)
+        if not record:  # skip two [T, B, N] layout copies nobody asked for
+            return spikes, None, None, final
+        return spikes, from_motif_layout(mem), from_motif_layout(psc), final
 
     def _run_steps(self, ff, state, intra, lateral, record: bool):
         spikes, mems, pscs = [], [], []

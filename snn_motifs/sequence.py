@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from .recurrence import recurrent_current, recurrent_current_t
+from .recurrence import add_recurrent_, add_recurrent_t_, recurrent_current_t
 from .surrogate import SurrogateSpike
 
 __all__ = ["MotifLIFSequence", "supports_fused"]
@@ -64,34 +64,31 @@ class MotifLIFSequence(torch.autograd.Function):
         syn_decay: float,
         surrogate: SurrogateSpike,
     ):
+        ctx.set_materialize_grads(False)
         steps = x.shape[0]
+        currents = x.clone()  # c[t] = x[t] + W s[t-1], completed in place step by step
         spikes = torch.empty_like(x)
         mems = torch.empty_like(x)  # post-reset membrane u[t]
         pre = torch.empty_like(x)  # pre-reset membrane p[t] = u-[t]
         syns = torch.empty_like(x)  # synaptic current I[t]
-        currents = torch.empty_like(x)  # c[t] = x[t] + W s[t-1]
         pscs = torch.empty_like(x)
         tmp = torch.empty_like(v0)
+        fired = torch.empty(v0.shape, dtype=torch.bool, device=v0.device)
+        zero = v0.new_zeros(())
         v, i, a, z = v0, i0, a0, z0
         for t in range(steps):
-            c = recurrent_current(z, intra, lateral, out=x[t])
-            currents[t] = c
-            torch.mul(resistance, c, out=tmp)
-            syn = torch.add(i, tmp, out=syns[t])
-            p = torch.mul(leak, v, out=pre[t])
+            c = add_recurrent_(currents[t], z, intra, lateral)
+            syn = torch.addcmul(i, resistance, c, out=syns[t])
             torch.mul(tau_inv, syn, out=tmp)
-            p.add_(tmp)
-            fired = torch.gt(p, v_threshold)
+            p = torch.addcmul(tmp, leak, v, out=pre[t])
+            torch.gt(p, v_threshold, out=fired)
             z = spikes[t].copy_(fired)
-            v = mems[t].copy_(p)
-            v.masked_fill_(fired, 0.0)
+            v = torch.where(fired, zero, p, out=mems[t])
             i = syn_decay * syn
-            torch.mul(a, syn_decay, out=tmp)
-            a = torch.add(tmp, z, out=pscs[t])
+            a = torch.add(z, a, alpha=syn_decay, out=pscs[t])
         ctx.save_for_backward(
             leak, tau_inv, resistance, intra, lateral, v0, z0, spikes, mems, pre, syns, currents
         )
-        ctx.has_lateral = lateral is not None
         ctx.v_threshold = v_threshold
         ctx.syn_decay = syn_decay
         ctx.surrogate = surrogate
@@ -102,57 +99,60 @@ class MotifLIFSequence(torch.autograd.Function):
         (leak, tau_inv, resistance, intra, lateral, v0, z0, spikes, mems, pre, syns, currents) = (
             ctx.saved_tensors
         )
-        decay, theta = ctx.syn_decay, ctx.v_threshold
+        needs = ctx.needs_input_grad
+        decay, theta, derivative = ctx.syn_decay, ctx.v_threshold, ctx.surrogate.derivative
         steps = spikes.shape[0]
         zeros = torch.zeros_like(v0)
-        g_spikes = g_spikes if g_spikes is not None else torch.zeros_like(spikes)
-        g_mems = g_mems if g_mems is not None else torch.zeros_like(spikes)
-        i_bar = g_syn_last if g_syn_last is not None else zeros
-        a_bar = zeros
-        p_bar_next = zeros
-        c_bar_next: torch.Tensor | None = None
+        i_bar = g_syn_last if g_syn_last is not None else zeros  # dL/dI[t+1] = dL/di[t+1]
+        a_bar = zeros  # dL/da[t+1]
+        p_bar = zeros  # dL/dp[t+1]
+        c_bar: torch.Tensor | None = None  # dL/dc[t+1]
         p_bars = torch.empty_like(spikes)
         i_bars = torch.empty_like(spikes)
-        surrogate_grad = ctx.surrogate.derivative(pre - theta)
+        c_bars = torch.empty_like(spikes)  # = dL/dx
+        g_intra = torch.zeros_like(intra) if needs[4] else None
         for t in range(steps - 1, -1, -1):
             if g_pscs is not None:
-                a_bar = g_pscs[t] + decay * a_bar
-            s_bar = g_spikes[t] + a_bar
-            if c_bar_next is not None:
-                s_bar = recurrent_current_t(c_bar_next, intra, lateral, out=s_bar)
-            u_bar = torch.addcmul(g_mems[t], leak, p_bar_next)
+                a_bar = torch.add(g_pscs[t], a_bar, alpha=decay)
+            if g_spikes is None:
+                s_bar = a_bar.clone()
+            else:
+                s_bar = g_spikes[t] + a_bar if g_pscs is not None else g_spikes[t].clone()
+            if c_bar is not None:
+                add_recurrent_t_(s_bar, c_bar, intra, lateral)
+            u_bar = leak * p_bar if g_mems is None else torch.addcmul(g_mems[t], leak, p_bar)
             s_t, p_t = spikes[t], pre[t]
-            p_bar = torch.mul(u_bar, 1.0 - s_t, out=p_bars[t])
-            p_bar.addcmul_(s_bar - u_bar * p_t, surrogate_grad[t])
-            i_bar = torch.addcmul(decay * i_bar, tau_inv, p_bar, out=i_bars[t])
-            c_bar_next = resistance * i_bar
-            p_bar_next = p_bar
-        g_x = resistance * i_bars
-        # gradients of everything that is constant over time: reductions over all steps at once
-        mems_prev = torch.cat([v0.unsqueeze(0), mems[:-1]])
-        spikes_prev = torch.cat([z0.unsqueeze(0), spikes[:-1]])
-        g_leak = _sum_to_neuron(p_bars * mems_prev)
-        g_tau_inv = _sum_to_neuron(p_bars * syns)
-        g_res = _sum_to_neuron(i_bars * currents)
-        m, _, v = intra.shape
-        if v == 1:
-            g_intra = (g_x * spikes_prev).sum(dim=(0, 2)).view(m, 1, 1)
-        else:
-            cb = g_x.permute(1, 3, 0, 2).reshape(m, v, -1)  # [M, v_post, T*B]
-            sp = spikes_prev.permute(1, 0, 2, 3).reshape(m, -1, v)  # [M, T*B, v_pre]
-            g_intra = torch.bmm(cb, sp)
-        g_lateral = None
-        if ctx.has_lateral:
+            p_bar = torch.addcmul(u_bar, u_bar, s_t, value=-1.0, out=p_bars[t])
+            s_bar.addcmul_(u_bar, p_t, value=-1.0)
+            p_bar.addcmul_(s_bar, derivative(p_t - theta))
+            i_bar = torch.mul(tau_inv, p_bar, out=i_bars[t]).add_(i_bar, alpha=decay)
+            c_bar = torch.mul(resistance, i_bar, out=c_bars[t])
+            if g_intra is not None:
+                s_prev = spikes[t - 1] if t > 0 else z0
+                g_intra.baddbmm_(c_bar.transpose(1, 2), s_prev)
+        # gradients of what is constant over time: reductions over all steps, done once
+        g_leak = g_tau_inv = g_res = g_lateral = None
+        if needs[1]:
+            g_leak = (p_bars[1:] * mems[:-1]).sum(dim=(0, 2)) + (p_bars[0] * v0).sum(dim=1)
+            g_leak = g_leak.unsqueeze(1)
+        if needs[2]:
+            g_tau_inv = _sum_to_neuron(p_bars * syns)
+        if needs[3]:
+            g_res = _sum_to_neuron(i_bars * currents)
+        if lateral is not None and needs[5]:
             g_lateral = torch.zeros_like(lateral)
-            if m > 1:
-                g_lateral[0, 1:] = (g_x[:, 1:] * spikes_prev[:, :-1]).sum(dim=(0, 2))
-                g_lateral[1, :-1] = (g_x[:, :-1] * spikes_prev[:, 1:]).sum(dim=(0, 2))
-        g_v0 = leak * p_bar_next
-        g_i0 = i_bar
-        g_a0 = decay * a_bar
-        g_z0 = recurrent_current_t(c_bar_next, intra, lateral) if c_bar_next is not None else zeros
+            if lateral.shape[1] > 1:
+                for row, (post, pre_) in enumerate(
+                    ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None)))
+                ):
+                    acc = (c_bars[1:, post] * spikes[:-1, pre_]).sum(dim=(0, 2))
+                    g_lateral[row, post] = acc + (c_bars[0, post] * z0[pre_]).sum(dim=1)
+        g_v0 = leak * p_bar if needs[6] else None
+        g_i0 = i_bar if needs[7] else None
+        g_a0 = decay * a_bar if needs[8] else None
+        g_z0 = recurrent_current_t(c_bar, intra, lateral) if needs[9] else None
         return (
-            g_x,
+            c_bars if needs[0] else None,
             g_leak,
             g_tau_inv,
             g_res,
