@@ -70,7 +70,7 @@ def from_motif_layout(x: torch.Tensor) -> torch.Tensor:
 
 
 def add_recurrent_(
-    out: torch.Tensor, s: torch.Tensor, intra: torch.Tensor, lateral: torch.Tensor | None
+    out: torch.Tensor, s: torch.Tensor, intra: torch.Tensor | None, lateral: torch.Tensor | None
 ) -> torch.Tensor:
     """In place: ``out += W s`` for activity ``s`` in motif layout ``[M, B, v]`` (``s[t-1]``: one-step delay).
 
@@ -80,6 +80,8 @@ def add_recurrent_(
         intra: signed intra weights ``[M, v, v]`` ``[motif, post, pre]``.
         lateral: signed lateral weights ``[2, M, v]``, or None when the topology has no lateral edges.
     """
+    if intra is None:  # no recurrence
+        return out
     if intra.shape[-1] == 1:  # self-recurrence (eq 8): a per-neuron scale, no matmul
         out.addcmul_(s, intra.view(intra.shape[0], 1, 1))
     else:
@@ -91,9 +93,11 @@ def add_recurrent_(
 
 
 def add_recurrent_t_(
-    out: torch.Tensor, g: torch.Tensor, intra: torch.Tensor, lateral: torch.Tensor | None
+    out: torch.Tensor, g: torch.Tensor, intra: torch.Tensor | None, lateral: torch.Tensor | None
 ) -> torch.Tensor:
     """In place: ``out += W^T g``, the transpose of :func:`add_recurrent_` (the backward pass)."""
+    if intra is None:
+        return out
     if intra.shape[-1] == 1:
         out.addcmul_(g, intra.view(intra.shape[0], 1, 1))
     else:

@@ -127,7 +127,7 @@ class MotifLIFSequence(torch.autograd.Function):
             p_bar.addcmul_(s_bar, derivative(p_t - theta))
             i_bar = torch.mul(tau_inv, p_bar, out=i_bars[t]).add_(i_bar, alpha=decay)
             c_bar = torch.mul(resistance, i_bar, out=c_bars[t])
-            if g_intra is not None:
+            if g_intra is not None and intra is not None:
                 s_prev = spikes[t - 1] if t > 0 else z0
                 g_intra.baddbmm_(c_bar.transpose(1, 2), s_prev)
         # gradients of what is constant over time: reductions over all steps, done once

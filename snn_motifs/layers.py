@@ -1,0 +1,282 @@
+"""Spiking layers: the shared machinery (feed-forward weights, a neuron adapter, explicit state, input
+checks, the step and sequence APIs) and the plain feed-forward spiking layer.
+
+Per step ``t``, for input ``x[t]`` ``[B, F]``::
+
+    c[t] = W_ff x[t] + W_rec s[t-1]          feed-forward without delay, recurrence one step late (eq 15)
+    s[t], state = neurons.step(c[t], state)  eqs 1-4 in the chosen backend
+
+:class:`SpikingLayer` has no recurrence (``W_rec = 0``); :class:`snn_motifs.SCML` adds the motif recurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .backends import get_adapter
+from .neuron import LIFState, NeuronParameters
+from .recurrence import from_motif_layout, recurrent_current, to_motif_layout
+from .sequence import MotifLIFSequence, supports_fused
+
+__all__ = ["SpikingLayer", "SpikingLinear", "Record"]
+
+
+class Record(NamedTuple):
+    """Per-step records of :meth:`SCML.run` with ``record=True``: membrane and own PSC, ``[T, B, N]``."""
+
+    mem: torch.Tensor
+    psc: torch.Tensor
+
+
+def _check_float_tensor(x: object, what: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{what} must be a floating-point tensor, got dtype {x.dtype}; "
+            "convert it with x.float() (spikes as 0./1. floats)"
+        )
+    return x
+
+
+class SpikingLayer(nn.Module):
+    """A layer of spiking neurons fed through a linear map, with explicit state.
+
+    Args:
+        in_features: size ``F`` of each input vector.
+        n_neurons: layer size ``N``.
+        backend: ``"native"``, ``"snntorch"``, ``"norse"`` or a :class:`NeuronAdapter` instance.
+        neuron: :class:`~snn_motifs.neuron.NeuronParameters` (tau_mem, tau_syn, R, V_th).
+        spike_fn: spike function (name such as ``"atan"`` or ``"tssl"``, a callable ``f(u - V_th)``, or
+            None for arc-tangent).
+        learn_leak / learn_gain: train per-neuron tau / R (BIP).
+        bias: feed-forward bias (the papers use none).
+        batch_first: :meth:`run` takes and returns ``[B, T, ...]`` instead of ``[T, B, ...]``.
+        check_inputs: validate shapes, dtypes and finiteness on every call (one cheap reduction per
+            call); set False (or ``layer.check_inputs = False``) for speed once the pipeline is trusted.
+        fused: let :meth:`run` use the fused sequence kernel when possible (native backend, a
+            :class:`~snn_motifs.surrogate.SurrogateSpike`, no step hooks). Results are identical.
+
+    Feed-forward weights use He-normal initialisation (paper 000, sec 3.1.3).
+
+    Step API (snnTorch-tutorial style)::
+
+        state = layer.init_state(batch_size)
+        for t in range(num_steps):
+            spk, state = layer(x[t], state)
+
+    Sequence API: ``spikes, state = layer.run(x)`` with ``x`` ``[T, B, F]``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_neurons: int,
+        *,
+        backend="native",
+        neuron: NeuronParameters | None = None,
+        spike_fn: str | Callable | None = None,
+        learn_leak: bool = False,
+        learn_gain: bool = False,
+        bias: bool = False,
+        batch_first: bool = False,
+        check_inputs: bool = True,
+        fused: bool = True,
+    ) -> None:
+        super().__init__()
+        if not isinstance(in_features, int) or isinstance(in_features, bool) or in_features < 1:
+            raise ValueError(f"in_features must be a positive int, got {in_features!r}")
+        if not isinstance(n_neurons, int) or isinstance(n_neurons, bool) or n_neurons < 1:
+            raise ValueError(f"n_neurons must be a positive int, got {n_neurons!r}")
+        self.in_features = in_features
+        self.n_neurons = n_neurons
+        self.batch_first = batch_first
+        self.check_inputs = check_inputs
+        self.fused = fused
+        self.fc = nn.Linear(in_features, n_neurons, bias=bias)
+        nn.init.kaiming_normal_(self.fc.weight, mode="fan_in", nonlinearity="relu")  # He normal
+        if bias:
+            nn.init.zeros_(self.fc.bias)
+        self.neurons = get_adapter(
+            backend, n_neurons, neuron, spike_fn, learn_leak=learn_leak, learn_gain=learn_gain
+        )
+
+    @property
+    def backend(self) -> str:
+        return self.neurons.backend
+
+    @property
+    def motif_size(self) -> int:
+        """Block size of the recurrent matmul layout (the whole layer when there is no recurrence)."""
+        return self.n_neurons
+
+    @property
+    def n_motifs(self) -> int:
+        return self.n_neurons // self.motif_size
+
+    def recurrent_weights(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Signed recurrent weights ``(intra, lateral)``; ``(None, None)`` without recurrence."""
+        return None, None
+
+    # -- state ------------------------------------------------------------------------------------
+    def init_state(
+        self,
+        batch_size: int,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> LIFState:
+        """Zero state for ``batch_size`` samples (defaults: the layer's device and dtype)."""
+        device = device if device is not None else self.fc.weight.device
+        dtype = dtype if dtype is not None else self.fc.weight.dtype
+        return self.neurons.init_state(batch_size, device, dtype)
+
+    # -- validation -------------------------------------------------------------------------------
+    def _check_input(self, x: torch.Tensor, rank: int, what: str, batch_first: bool = False) -> None:
+        _check_float_tensor(x, what)
+        layout = {2: "[B, F]", 3: "[B, T, F]" if batch_first else "[T, B, F]"}[rank]
+        if x.dim() != rank or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"{what} must have shape {layout} with F = in_features = {self.in_features}, "
+                f"got {list(x.shape)}"
+            )
+        if x.dtype != self.fc.weight.dtype:
+            raise TypeError(
+                f"{what} has dtype {x.dtype} but the layer's weights are {self.fc.weight.dtype}; "
+                f"convert one of them (x.to({self.fc.weight.dtype}) or layer.to({x.dtype}))"
+            )
+        if not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).sum())
+            raise ValueError(
+                f"{what} contains {bad} NaN/Inf value(s); clean the input, or set "
+                "check_inputs=False to skip this check"
+            )
+
+    def _check_state(self, state: object, batch: int) -> LIFState:
+        if not isinstance(state, LIFState):
+            raise TypeError(
+                f"state must be the LIFState returned by init_state() or a previous call, "
+                f"got {type(state).__name__}"
+            )
+        if state.v.dim() != 2 or state.v.shape[1] != self.n_neurons:
+            raise ValueError(
+                f"state is for {list(state.v.shape)} neurons, this layer has N = {self.n_neurons}"
+            )
+        if state.v.shape[0] != batch:
+            raise ValueError(
+                f"state has batch size {state.v.shape[0]} but the input has {batch}; "
+                f"start a new sequence with layer.init_state({batch})"
+            )
+        return state
+
+    # -- step API ---------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, state: LIFState | None = None) -> tuple[torch.Tensor, LIFState]:
+        """One time step: ``x`` ``[B, F]`` -> spikes ``[B, N]`` and the new state."""
+        if self.check_inputs:
+            self._check_input(x, 2, "input x[t]")
+        if state is None:
+            state = self.init_state(x.shape[0], x.device, x.dtype)
+        elif self.check_inputs:
+            self._check_state(state, x.shape[0])
+        intra, lateral = self.recurrent_weights()
+        ff = to_motif_layout(self.fc(x), self.motif_size)
+        return self._step(ff, state, intra, lateral)
+
+    def _step(
+        self,
+        ff: torch.Tensor,
+        state: LIFState,
+        intra: torch.Tensor | None,
+        lateral: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, LIFState]:
+        if intra is None:  # no recurrence: ff is the whole current
+            return self.neurons.step(from_motif_layout(ff), state)
+        z = to_motif_layout(state.z, self.motif_size)
+        current = from_motif_layout(recurrent_current(z, intra, lateral, out=ff))
+        return self.neurons.step(current, state)
+
+    # -- sequence API -----------------------------------------------------------------------------
+    def run(
+        self,
+        x: torch.Tensor,
+        state: LIFState | None = None,
+        *,
+        record: bool = False,
+        batch_first: bool | None = None,
+    ):
+        """Run a whole sequence ``x`` ``[T, B, F]`` (``[B, T, F]`` with ``batch_first``).
+
+        Returns ``(spikes, state)`` with spikes ``[T, B, N]``, or ``(spikes, state, Record(mem, psc))``
+        when ``record=True`` (membrane after reset and own PSC at every step, same layout as spikes).
+        """
+        batch_first = self.batch_first if batch_first is None else batch_first
+        if self.check_inputs:
+            self._check_input(x, 3, "input sequence x", batch_first)
+        if batch_first:
+            x = x.transpose(0, 1)
+        batch = x.shape[1]
+        if state is None:
+            state = self.init_state(batch, x.device, x.dtype)
+        elif self.check_inputs:
+            self._check_state(state, batch)
+        intra, lateral = self.recurrent_weights()
+        ff = to_motif_layout(self.fc(x), self.motif_size)  # feed-forward hoisted out of the loop
+        if self.fused and self.backend == "native" and self._fusable():
+            spikes, mem, psc, state = self._run_fused(ff, state, intra, lateral, record)
+        else:
+            spikes, mem, psc, state = self._run_steps(ff, state, intra, lateral, record)
+        if batch_first:
+            spikes = spikes.transpose(0, 1)
+            if record:
+                mem, psc = mem.transpose(0, 1), psc.transpose(0, 1)
+        if record:
+            return spikes, state, Record(mem, psc)
+        return spikes, state
+
+    def _fusable(self) -> bool:
+        return supports_fused(self.neurons.spike_fn) and not self.neurons.has_step_hooks
+
+    def _run_fused(self, ff, state, intra, lateral, record: bool):
+        neurons, v = self.neurons, self.motif_size
+        tau_inv = neurons.tau_inv()
+        shape = (self.n_motifs, 1, v)
+        spikes, mem, psc, syn = MotifLIFSequence.apply(
+            ff,
+            (1.0 - tau_inv).view(shape),
+            tau_inv.view(shape),
+            neurons.gain().view(shape),
+            intra,
+            lateral,
+            *(to_motif_layout(s, v) for s in (state.v, state.i, state.a, state.z)),
+            neurons.v_threshold,
+            neurons.syn_decay,
+            neurons.spike_fn,
+        )
+        final = LIFState(*(from_motif_layout(t) for t in (mem[-1], syn, psc[-1], spikes[-1])))
+        spikes = from_motif_layout(spikes)
+        if not record:  # skip two [T, B, N] layout copies nobody asked for
+            return spikes, None, None, final
+        return spikes, from_motif_layout(mem), from_motif_layout(psc), final
+
+    def _run_steps(self, ff, state, intra, lateral, record: bool):
+        spikes, mems, pscs = [], [], []
+        for t in range(ff.shape[0]):
+            spk, state = self._step(ff[t], state, intra, lateral)
+            spikes.append(spk)
+            if record:
+                mems.append(state.v)
+                pscs.append(state.a)
+        mem = torch.stack(mems) if record else None
+        psc = torch.stack(pscs) if record else None
+        return torch.stack(spikes), mem, psc, state
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, n_neurons={self.n_neurons}, backend={self.backend!r}"
+
+
+class SpikingLinear(SpikingLayer):
+    """Feed-forward spiking layer (``nn.Linear`` + LIF neurons, eqs 1-4): the papers' output layer and
+    the plain feed-forward SNN baseline."""
