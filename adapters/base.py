@@ -55,6 +55,8 @@ class NeuronAdapter(nn.Module):
 
     #: Name under which :func:`snn_motifs.get_adapter` finds this backend.
     backend: str = "base"
+    #: Reset after a spike; all our backends reset to 0 (paper 000 eq 3). TSSL-BP checks it.
+    reset_mechanism: str = "zero"
 
     def __init__(
         self,
@@ -121,7 +123,10 @@ class NeuronAdapter(nn.Module):
     # -- stepping ---------------------------------------------------------------------------------
     def step(self, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
         """Advance one step: ``current`` ``[B, N]`` is the weighted input ``c[t]``; returns spikes, state."""
-        spikes, new_state = self._step(current, state)
+        if getattr(self.spike_fn, "uses_neuron_state", False):  # e.g. TSSL-BP: needs u[t-1] and a[t-1]
+            spikes, new_state = self.spike_fn.neuron_step(self, current, state)
+        else:
+            spikes, new_state = self._step(current, state)
         if self._step_hooks:
             for hook in list(self._step_hooks.values()):
                 hook(self, spikes, new_state)

@@ -8,16 +8,21 @@ Public API (paper concept -> name):
 * Feed-forward spiking layer (output layers, baselines): :class:`SpikingLinear`.
 * LIF neuron (paper 000, eqs 1-4): :class:`NeuronParameters`, :class:`LIFState`, :func:`lif_step`.
 * Neuron backends: :func:`get_adapter`, :func:`available_backends`; adapters in ``snn_motifs.adapters``.
+* Output losses, eqs 29-30: :mod:`snn_motifs.losses` (``kernel_loss``, ``count_loss``, ``predict``).
 * Surrogate spike functions: :mod:`snn_motifs.surrogate`.
+* TSSL-BP (Zhang & Li 2020; paper 000 eq 22, paper 003 eqs 13-19): :class:`TSSLBP` (faithful, our
+  layers), :func:`tssl_bp` (snnTorch ``spike_grad``), :func:`register_norse_tssl` (Norse ``method``).
 """
 
-from . import surrogate
+from . import datasets, losses, surrogate
 from ._optional import MissingDependencyError
 from .backends import available_backends, get_adapter
 from .layers import Record, SpikingLayer, SpikingLinear
 from .neuron import LIFState, NeuronParameters, lif_step
 from .scml import SCML, SelfRecurrent
+from .surrogate import tssl_bp
 from .topology import ConnectionType, MotifTopology
+from .tssl import TSSLBP, register_norse_tssl, unregister_norse_tssl
 
 __version__ = "0.1.0"
 
@@ -36,4 +41,10 @@ __all__ = [
     "available_backends",
     "MissingDependencyError",
     "surrogate",
+    "losses",
+    "datasets",
+    "TSSLBP",
+    "tssl_bp",
+    "register_norse_tssl",
+    "unregister_norse_tssl",
 ]

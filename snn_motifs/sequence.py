@@ -30,8 +30,9 @@ __all__ = ["MotifLIFSequence", "supports_fused"]
 
 
 def supports_fused(spike_fn) -> bool:
-    """The fused kernel needs a closed-form surrogate derivative (:class:`SurrogateSpike`)."""
-    return isinstance(spike_fn, SurrogateSpike)
+    """The fused kernel needs a closed-form surrogate derivative (:class:`SurrogateSpike`) that does not
+    depend on the neuron's state (TSSL-BP does: it runs step by step)."""
+    return isinstance(spike_fn, SurrogateSpike) and not getattr(spike_fn, "uses_neuron_state", False)
 
 
 def _sum_to_neuron(x: torch.Tensor) -> torch.Tensor:

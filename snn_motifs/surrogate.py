@@ -20,6 +20,9 @@ __all__ = [
     "FastSigmoid",
     "Sigmoid",
     "Triangle",
+    "TSSLStateless",
+    "tssl_bp",
+    "warmup_surrogate",
     "heaviside",
     "resolve_spike_fn",
     "SPIKE_FUNCTIONS",
@@ -133,21 +136,74 @@ class Triangle(SurrogateSpike):
         return torch.clamp(1.0 - x.abs() / self.width, min=0.0) / self.width
 
 
+def warmup_surrogate(x: torch.Tensor, width: float = 0.2, exp_clamp: float = 8.0) -> torch.Tensor:
+    """TSSL-BP's warm-up surrogate: ``d/dx sigmoid(x / width)`` with the exponent clamped to
+    ``+-exp_clamp`` (as the authors' code does), ``x = u - V_th``."""
+    e = torch.exp(torch.clamp(-x / width, -exp_clamp, exp_clamp))
+    return e / ((1 + e) * (1 + e) * width)
+
+
+class TSSLStateless(SurrogateSpike):
+    """The stateless approximation of TSSL-BP for simulators that only pass ``x = u - V_th``.
+
+    snnTorch calls ``spike_grad(mem - threshold)`` and Norse ``threshold(v - v_th, method, alpha)``:
+    neither lets a spike function see the membrane increment ``du`` or the neuron's PSC trace, which the
+    faithful rule (:class:`snn_motifs.tssl.TSSLBP`) needs. This variant keeps and drops:
+
+    * **kept**, at spike steps (``x > 0``): the inter-neuron spike-timing term ``clamp(1/du, 0, bound)``
+      with ``du`` replaced by the overshoot ``x``. Since the previous membrane sits below threshold,
+      ``x <= du``, so ``1/x`` bounds ``1/du`` from above; it is exact when the neuron was at threshold one
+      step before, and both are clipped to the same ``bound``.
+    * **kept**, at silent steps (``x <= 0``): the warm-up surrogate ``sigmoid'(x / width) / width``.
+    * **dropped**: the trace-based switch (the faithful rule uses the sigmoid only where the neuron has not
+      fired recently, and otherwise passes the intra-neuron term), and the intra-neuron term itself: the
+      reset's effect on later spikes is left to the simulator's own back-propagation through the reset and
+      the leak, which is ordinary BPTT rather than TSSL-BP's closed form.
+    """
+
+    name = "tssl_stateless"
+
+    def __init__(self, bound: float = 8.0, width: float = 0.2, exp_clamp: float = 8.0) -> None:
+        self.bound = _positive("bound", bound)
+        self.width = _positive("width", width)
+        self.exp_clamp = _positive("exp_clamp", exp_clamp)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        spike_term = 1.0 / x.clamp(min=1.0 / self.bound)  # = min(1/x, bound) where x > 0
+        return torch.where(x > 0, spike_term, warmup_surrogate(x, self.width, self.exp_clamp))
+
+
+def tssl_bp(bound: float = 8.0, width: float = 0.2, exp_clamp: float = 8.0) -> TSSLStateless:
+    """TSSL-BP as a ``spike_grad`` for any snnTorch neuron (``snn.Leaky(spike_grad=tssl_bp())``).
+
+    This is the stateless approximation :class:`TSSLStateless` (see there for what it keeps and drops).
+    Our own layers run the faithful rule with ``spike_fn="tssl"``.
+    """
+    return TSSLStateless(bound, width, exp_clamp)
+
+
 SPIKE_FUNCTIONS: dict[str, type[SurrogateSpike]] = {
-    cls.name: cls for cls in (ATan, FastSigmoid, Sigmoid, Triangle)
+    cls.name: cls for cls in (ATan, FastSigmoid, Sigmoid, Triangle, TSSLStateless)
 }
 
 
 def resolve_spike_fn(spike_fn: str | Callable[[torch.Tensor], torch.Tensor] | None) -> Callable:
-    """Turn ``None`` (default :class:`ATan`), a registered name or a callable into a spike function."""
+    """Turn ``None`` (default :class:`ATan`), a registered name or a callable into a spike function.
+
+    ``"tssl"`` gives the faithful TSSL-BP rule (:class:`snn_motifs.tssl.TSSLBP`).
+    """
     if spike_fn is None:
         return ATan()
     if isinstance(spike_fn, str):
+        if spike_fn == "tssl":
+            from .tssl import TSSLBP
+
+            return TSSLBP()
         try:
             return SPIKE_FUNCTIONS[spike_fn]()
         except KeyError:
             raise ValueError(
-                f"unknown spike function {spike_fn!r}; available: {sorted(SPIKE_FUNCTIONS)}, "
+                f"unknown spike function {spike_fn!r}; available: {sorted([*SPIKE_FUNCTIONS, 'tssl'])}, "
                 "or pass a callable f(u - V_th) -> spikes (e.g. snntorch.surrogate.atan())"
             ) from None
     if not callable(spike_fn):

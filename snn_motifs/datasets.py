@@ -1,0 +1,145 @@
+"""Data sets as time-first tensors for our layers: MNIST-1D (generated locally) and the TI46-Alpha subset
+preprocessed by the papers' authors. Nothing here downloads.
+
+Every loader returns a :class:`SplitData` of ``x_train [n, T, C]``, ``y_train [n]``, ``x_test``, ``y_test``
+(sample-first, for shuffling); :func:`batches` yields time-first ``[T, B, C]`` batches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ._optional import require
+
+__all__ = ["SplitData", "batches", "load_mnist1d", "load_ti46_alpha", "TI46_ENV"]
+
+#: environment variable naming the folder of ``ti46_alpha_u1-8.npz``
+TI46_ENV = "SNN_MOTIFS_TI46_ALPHA"
+
+
+class SplitData(NamedTuple):
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+
+    @property
+    def n_steps(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def n_channels(self) -> int:
+        return self.x_train.shape[2]
+
+
+def batches(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(x [T, B, C], y [B])`` batches from sample-first ``x [n, T, C]``."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
+    for start in range(0, len(x), batch_size):
+        idx = order[start : start + batch_size]
+        yield x[idx].transpose(0, 1), y[idx]
+
+
+def population_code(signal: np.ndarray, channels: int, lo: float, hi: float) -> np.ndarray:
+    """Gaussian receptive fields: ``[n, T]`` values -> ``[n, T, channels]`` currents in [0, 1]."""
+    centres = np.linspace(lo, hi, channels)
+    width = (hi - lo) / (channels - 1)
+    return np.exp(-0.5 * ((signal[..., None] - centres) / width) ** 2)
+
+
+def load_mnist1d(
+    seed: int = 42,
+    channels: int = 16,
+    dtype: torch.dtype = torch.float32,
+) -> SplitData:
+    """MNIST-1D (Greydanus 2020) generated locally by the ``mnist1d`` package: 4000 train / 1000 test
+    sequences of 40 steps, 10 classes. Each scalar step is population-coded into ``channels`` Gaussian
+    receptive fields spanning [-3, 3], giving input currents ``[n, 40, channels]``.
+
+    Needs ``pip install mnist1d`` (in the ``[data]`` extra). Uses ``make_dataset``, never ``get_dataset``
+    (which tries a download first).
+    """
+    data_mod = require("mnist1d.data", "data", "MNIST-1D")
+    args = data_mod.get_dataset_args()
+    args.seed = seed
+    data = data_mod.make_dataset(args)
+    to = lambda a: torch.as_tensor(population_code(np.asarray(a), channels, -3.0, 3.0), dtype=dtype)  # noqa: E731
+    return SplitData(
+        to(data["x"]),
+        torch.as_tensor(data["y"], dtype=torch.long),
+        to(data["x_test"]),
+        torch.as_tensor(data["y_test"], dtype=torch.long),
+        10,
+    )
+
+
+def _ti46_file(root: str | os.PathLike | None) -> Path:
+    if root is None:
+        root = os.environ.get(TI46_ENV)
+        if root is None:
+            raise FileNotFoundError(
+                f"TI46-Alpha data not given: pass root=<folder with ti46_alpha_u1-8.npz> or set {TI46_ENV}. "
+                "TI46 is LDC93S9 (licensed); the authors' preprocessed subset ships with their SpiKL-IP code."
+            )
+    path = Path(root)
+    path = path / "ti46_alpha_u1-8.npz" if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(f"no TI46-Alpha file at {path} (expected ti46_alpha_u1-8.npz)")
+    return path
+
+
+def load_ti46_alpha(
+    root: str | os.PathLike | None = None,
+    split: str = "speaker_dependent",
+    test_speaker: str = "f1",
+    dtype: torch.dtype = torch.float32,
+) -> SplitData:
+    """The authors' preprocessed TI46-Alpha subset (26 letters, 78 Lyon channels, up to 117 steps).
+
+    Args:
+        root: folder holding ``ti46_alpha_u1-8.npz`` (or the file); default: ``$SNN_MOTIFS_TI46_ALPHA``.
+        split: ``"speaker_dependent"`` (train on utterances 1-6, test on 7-8, as the papers) or
+            ``"loso"`` (leave one speaker out: train on the other speakers, test on ``test_speaker``).
+        test_speaker: held-out speaker for ``"loso"``.
+
+    Inputs are divided by the training set's maximum, so they lie in [0, 1]; zero padding is kept.
+    """
+    path = _ti46_file(root)
+    try:
+        with np.load(path, allow_pickle=False) as raw:
+            x, label = raw["x"], raw["label"]
+            speaker, utterance = raw["speaker"], raw["utterance"]
+    except (KeyError, ValueError, OSError) as exc:
+        raise ValueError(f"{path} is not a TI46-Alpha npz with x/label/speaker/utterance: {exc}") from exc
+    if split == "speaker_dependent":
+        train = utterance <= 6
+    elif split == "loso":
+        if test_speaker not in set(speaker.tolist()):
+            raise ValueError(f"test_speaker {test_speaker!r} not in {sorted(set(speaker.tolist()))}")
+        train = speaker != test_speaker
+    else:
+        raise ValueError(f"split must be 'speaker_dependent' or 'loso', got {split!r}")
+    scale = float(x[train].max()) or 1.0
+    as_t = lambda a: torch.as_tensor(a / scale, dtype=dtype)  # noqa: E731
+    return SplitData(
+        as_t(x[train]),
+        torch.as_tensor(label[train], dtype=torch.long),
+        as_t(x[~train]),
+        torch.as_tensor(label[~train], dtype=torch.long),
+        26,
+    )

@@ -1,0 +1,138 @@
+"""The papers' output losses (paper 000 eqs 29-30, and the TSSL-BP authors' variants), time-first
+``[T, B, C]`` like ``snntorch.functional``.
+
+* :func:`kernel_loss` (eq 29): ``L = sum_t sum_o 1/2 (psc(d_o)[t] - psc(s_o)[t])^2`` with the desired
+  spike train ``d`` firing at every step for the label's neuron and silent for the others (sec 3.1.2).
+  The authors compute it as the PSC of the difference of the spike trains, which is the same (the filter
+  is linear).
+* :func:`count_loss`: one-sided spike-count error. With ``delta_o = (count_o - target_o) / T``, the label's
+  neuron is penalised only for firing fewer than ``desired_count`` spikes, the others only for firing
+  more than ``undesired_count``; ``L = 1/2 sum_t sum_o delta_o^2 = T/2 sum_o delta_o^2``.
+* :func:`predict`: the class whose output PSC summed over time is largest.
+
+PSC convention: eq 1 (:func:`psc`) times ``psc_gain``; the default gain ``1/tau_s`` reproduces the
+authors' scaling so that loss values and learning rates are comparable with theirs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["psc", "kernel_loss", "count_loss", "predict"]
+
+
+def _check_outputs(spikes: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+    if not isinstance(spikes, torch.Tensor) or spikes.dim() != 3:
+        shape = list(spikes.shape) if isinstance(spikes, torch.Tensor) else type(spikes).__name__
+        raise ValueError(f"outputs must be a time-first tensor [T, B, C], got {shape}")
+    if not spikes.is_floating_point():
+        raise TypeError(f"outputs must be floating point, got {spikes.dtype}")
+    if labels is None:
+        return
+    if labels.dim() != 1 or labels.shape[0] != spikes.shape[1]:
+        raise ValueError(
+            f"labels must be [B] = [{spikes.shape[1]}] class indices, got shape {list(labels.shape)}"
+        )
+    if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
+    n_classes = spikes.shape[2]
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+        raise ValueError(
+            f"labels must lie in [0, {n_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
+        )
+
+
+def psc(spikes: torch.Tensor, tau_syn: float, gain: float = 1.0) -> torch.Tensor:
+    """Post-synaptic current of eq 1 along the time axis (dim 0): ``a[t] = (1 - 1/tau_s) a[t-1] + s[t]``,
+    times ``gain``. Differentiable."""
+    if not tau_syn >= 1:
+        raise ValueError(f"tau_syn must be >= 1 step, got {tau_syn!r}")
+    decay = 1.0 - 1.0 / tau_syn
+    out = []
+    a = torch.zeros_like(spikes[0])
+    for t in range(spikes.shape[0]):
+        a = torch.add(spikes[t], a, alpha=decay)
+        out.append(a)
+    return torch.stack(out) * gain
+
+
+def _desired_trains(
+    outputs: torch.Tensor, labels: torch.Tensor, desired: torch.Tensor | None
+) -> torch.Tensor:
+    steps = outputs.shape[0]
+    if desired is None:
+        desired = torch.ones(steps, dtype=outputs.dtype, device=outputs.device)
+    elif desired.shape != (steps,):
+        raise ValueError(f"desired spike train must have shape [T] = [{steps}], got {list(desired.shape)}")
+    onehot = torch.nn.functional.one_hot(labels.long(), outputs.shape[2]).to(outputs.dtype)
+    return desired.to(outputs).view(steps, 1, 1) * onehot.unsqueeze(0)
+
+
+def kernel_loss(
+    spikes: torch.Tensor,
+    labels: torch.Tensor,
+    tau_syn: float = 8.0,
+    desired: torch.Tensor | None = None,
+    psc_gain: float | None = None,
+    reduction: str = "sum",
+) -> torch.Tensor:
+    """PSC ("kernel") loss of eq 29.
+
+    Args:
+        spikes: output spikes ``[T, B, C]``.
+        labels: class indices ``[B]``.
+        tau_syn: synaptic time constant of the PSC (eq 1).
+        desired: the label neuron's desired spike train ``[T]`` (default: a spike at every step, sec
+            3.1.2); the other neurons' is silence.
+        psc_gain: PSC scale; default ``1/tau_syn`` (the authors' convention).
+        reduction: ``"sum"`` (eq 29) or ``"mean"`` (divided by the batch size).
+    """
+    _check_outputs(spikes, labels)
+    gain = 1.0 / tau_syn if psc_gain is None else psc_gain
+    diff = psc(spikes - _desired_trains(spikes, labels, desired), tau_syn, gain)
+    loss = 0.5 * diff.pow(2).sum()
+    return _reduce(loss, spikes.shape[1], reduction)
+
+
+def count_loss(
+    spikes: torch.Tensor,
+    labels: torch.Tensor,
+    desired_count: float,
+    undesired_count: float = 0.0,
+    reduction: str = "sum",
+) -> torch.Tensor:
+    """One-sided spike-count loss (the TSSL-BP authors' ``spike_count``).
+
+    Args:
+        spikes: output spikes (or PSCs) ``[T, B, C]``; counts are sums over ``T``.
+        labels: class indices ``[B]``.
+        desired_count: spikes the label's neuron should fire at least.
+        undesired_count: spikes the other neurons may fire at most.
+    """
+    _check_outputs(spikes, labels)
+    if not 0 <= undesired_count <= desired_count:
+        raise ValueError(
+            f"need 0 <= undesired_count <= desired_count, got {undesired_count} and {desired_count}"
+        )
+    steps = spikes.shape[0]
+    counts = spikes.sum(0)
+    is_label = torch.nn.functional.one_hot(labels.long(), spikes.shape[2]).bool()
+    target = torch.where(is_label, float(desired_count), float(undesired_count)).to(counts)
+    delta = (counts - target) / steps
+    active = torch.where(is_label, delta < 0, delta > 0)  # one-sided
+    loss = 0.5 * steps * (delta * active).pow(2).sum()
+    return _reduce(loss, spikes.shape[1], reduction)
+
+
+def predict(spikes: torch.Tensor, tau_syn: float = 8.0) -> torch.Tensor:
+    """Predicted class ``[B]``: argmax over ``C`` of the output PSC summed over time."""
+    _check_outputs(spikes)
+    return psc(spikes.detach(), tau_syn).sum(0).argmax(-1)
+
+
+def _reduce(loss: torch.Tensor, batch: int, reduction: str) -> torch.Tensor:
+    if reduction == "sum":
+        return loss
+    if reduction == "mean":
+        return loss / batch
+    raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")

@@ -1,0 +1,181 @@
+"""TSSL-BP (Zhang & Li, NeurIPS 2020) as a spike gradient: faithful in our layers, registered in Norse.
+
+The papers train with TSSL-BP; paper 003 (eqs 13-19) and paper 000 (eq 22) extend it through
+self-recurrent, recurrent and skip connections. What the authors' code computes (DESIGN.md), per neuron,
+walking ``t = T-1 ... 0``, with ``g_s[t]`` the gradient reaching the spike ``s[t]`` through the PSC
+kernel and ``theta`` a value carried backwards in time::
+
+    q      = clamp(1/du[t], 0, bound) * s[t]          inter-neuron (spike-timing) term, du = u-[t] - u[t-1]
+    tssl   = q g_s[t] + theta (u-[t] q / tau_m + (1 - 1/tau_m)(1 - s[t]))   intra-neuron term
+    theta <- tssl s[t] + theta (1 - s[t]) (1 - 1/tau_m)
+    delta[t] = f(u-[t]) g_s[t]  where the neuron's own PSC a[t] < warm-up threshold, else tssl
+    f      = sigmoid'((u - V_th) / width) / width, exponent clamped to +-8   (warm-up surrogate)
+
+``delta[t]`` is the gradient with respect to the membrane update; ``dL/dI[t] = delta[t] / tau_m`` in our
+neuron (:mod:`snn_motifs.neuron` puts the ``1/tau`` gain on the current; the authors' has gain 1).
+
+**Step-wise form.** The PSC filter stays in ordinary autograd, which delivers ``g_s[t]`` as the gradient
+of the step's spike output: through the next layer, the SC-ML recurrence (one step late), self-recurrence
+and skip connections alike, so the papers' extended TSSL-BP needs no special case. One fused neuron step
+``(I[t], u[t-1], a[t-1]) -> (s[t], u[t])`` (:class:`TSSLNeuronStep`) does the rest in its backward: it
+receives ``g_s[t]`` and ``theta`` (the gradient of its membrane output, i.e. what step ``t+1`` passed back)
+and returns ``dL/dI[t]`` and the new ``theta`` as the gradient of ``u[t-1]``. These two differ, which is
+why TSSL-BP cannot be a plain ``spike_grad(u - V_th)`` callable.
+
+**PSC convention.** Our PSC follows paper 000 eq 1, ``a[t] = (1 - 1/tau_s) a[t-1] + s[t]`` (no gain);
+the authors' code scales it by ``1/tau_s``. Their warm-up threshold ``1/(4 tau_s)`` on their PSC is
+therefore ``1/4`` on ours: :attr:`TSSLBP.warmup_threshold` defaults to ``0.25`` (a neuron counts as
+"warm" for about ``1.4 tau_s`` steps after a spike). ``g_s`` is ``tau_s`` times the authors' for the
+same weights, a constant factor absorbed by the learning rate.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .neuron import LIFState
+from .surrogate import TSSLStateless, warmup_surrogate
+
+__all__ = ["TSSLBP", "TSSLNeuronStep", "register_norse_tssl", "unregister_norse_tssl"]
+
+
+class TSSLNeuronStep(torch.autograd.Function):
+    """Fused LIF step with the TSSL-BP backward.
+
+    ``forward(I, u_prev, a_prev, leak, tau_inv, s_fwd, u_fwd, V_th, tau_s_decay, rule) -> (s, u)``:
+    ``u- = leak u_prev + tau_inv I``, ``s = H(u- - V_th)``, ``u = u- (1 - s)``. If a backend already
+    computed ``s_fwd`` and ``u_fwd`` (snnTorch, Norse), those are returned and only the backward is ours.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        syn: torch.Tensor,
+        u_prev: torch.Tensor,
+        a_prev: torch.Tensor,
+        leak: torch.Tensor,
+        tau_inv: torch.Tensor,
+        s_fwd: torch.Tensor | None,
+        u_fwd: torch.Tensor | None,
+        v_threshold: float,
+        syn_decay: float,
+        rule: TSSLBP,
+    ):
+        mem = torch.addcmul(tau_inv * syn, leak, u_prev)  # u-[t], the same operations as lif_step
+        if s_fwd is None:
+            spikes = (mem > v_threshold).to(mem.dtype)
+            u_post = mem - spikes * mem
+        else:
+            spikes, u_post = s_fwd.clone(), u_fwd.clone()
+        ctx.save_for_backward(syn, u_prev, a_prev, leak, tau_inv, mem, spikes)
+        ctx.v_threshold, ctx.syn_decay, ctx.rule = v_threshold, syn_decay, rule
+        return spikes, u_post
+
+    @staticmethod
+    def backward(ctx, g_s: torch.Tensor, theta: torch.Tensor):  # type: ignore[override]
+        syn, u_prev, a_prev, leak, tau_inv, mem, spikes = ctx.saved_tensors
+        rule: TSSLBP = ctx.rule
+        if rule.check_finite and not (torch.isfinite(g_s).all() and torch.isfinite(theta).all()):
+            raise FloatingPointError(
+                "TSSL-BP received a NaN/Inf gradient from the layers above (loss or later time steps); "
+                "refusing to write it into the weights. Check the loss and learning rate, or pass "
+                "TSSLBP(check_finite=False) to disable this check."
+            )
+        du = mem - u_prev
+        q = torch.where(du > 0, 1.0 / du.clamp(min=1.0 / rule.bound), 0.0) * spikes
+        silent = 1.0 - spikes
+        tssl = q * g_s + theta * (mem * tau_inv * q + leak * silent)
+        theta_prev = tssl * spikes + theta * silent * leak
+        psc = syn_decay_psc(a_prev, spikes, ctx.syn_decay)
+        warm_up = psc < rule.warmup_threshold
+        surrogate = warmup_surrogate(mem - ctx.v_threshold, rule.width, rule.exp_clamp)
+        delta = torch.where(warm_up, surrogate * g_s, tssl)
+        g_syn = tau_inv * delta
+        batch_dims = tuple(range(delta.dim() - leak.dim()))
+        g_leak = (u_prev * delta).sum(batch_dims) if ctx.needs_input_grad[3] else None
+        g_tau_inv = (syn * delta).sum(batch_dims) if ctx.needs_input_grad[4] else None
+        return g_syn, theta_prev, None, g_leak, g_tau_inv, None, None, None, None, None
+
+
+def syn_decay_psc(a_prev: torch.Tensor, spikes: torch.Tensor, syn_decay: float) -> torch.Tensor:
+    """The neuron's own PSC after this step, eq 1: ``a[t] = (1 - 1/tau_s) a[t-1] + s[t]``."""
+    return torch.add(spikes, a_prev, alpha=syn_decay)
+
+
+class TSSLBP(TSSLStateless):
+    """Faithful TSSL-BP for our layers: ``SCML(..., spike_fn="tssl")`` or ``spike_fn=TSSLBP(...)``.
+
+    Args:
+        bound: clamp of ``1/du`` (the authors use 8).
+        width: width of the warm-up sigmoid (0.2).
+        exp_clamp: clamp of the sigmoid's exponent (8).
+        warmup_threshold: PSC level below which a neuron counts as not recently active and gets the
+            warm-up surrogate; 0.25 on our eq-1 PSC equals the authors' ``1/(4 tau_s)`` on theirs.
+        check_finite: raise on a NaN/Inf incoming gradient instead of writing NaN into the weights.
+
+    Works on every backend: the native one computes the step itself; with snnTorch and Norse the
+    simulator's neuron computes the forward pass (under ``no_grad``) and this rule supplies the
+    gradient, while the synaptic and PSC filters stay in autograd. Requires a hard reset to 0 (eq 3).
+    Handed directly to a simulator (``snn.Leaky(spike_grad=TSSLBP())``) it acts as the stateless
+    approximation :class:`~snn_motifs.surrogate.TSSLStateless`.
+    """
+
+    name = "tssl"
+    #: adapters call :meth:`neuron_step` instead of their plain step
+    uses_neuron_state = True
+
+    def __init__(
+        self,
+        bound: float = 8.0,
+        width: float = 0.2,
+        exp_clamp: float = 8.0,
+        warmup_threshold: float = 0.25,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(bound, width, exp_clamp)
+        if not warmup_threshold >= 0:
+            raise ValueError(f"warmup_threshold must be >= 0, got {warmup_threshold!r}")
+        self.warmup_threshold = float(warmup_threshold)
+        self.check_finite = bool(check_finite)
+
+    def neuron_step(self, adapter, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
+        """One step of ``adapter``'s neurons with the TSSL-BP backward (see the module docstring)."""
+        reset = getattr(adapter, "reset_mechanism", "zero")
+        if reset != "zero":
+            raise ValueError(
+                f"TSSL-BP assumes a hard reset to 0 (paper 000 eq 3), but {type(adapter).__name__} "
+                f"uses reset_mechanism={reset!r}; use a zero-reset neuron or another spike function"
+            )
+        tau_inv = adapter.tau_inv()
+        decay = adapter.syn_decay
+        syn = torch.addcmul(state.i, adapter.gain(), current)
+        s_fwd = u_fwd = None
+        if adapter.backend != "native":  # the simulator's own neuron does the forward pass
+            with torch.no_grad():
+                s_fwd, fwd = adapter._step(current.detach(), LIFState(*(t.detach() for t in state)))
+                u_fwd = fwd.v
+        spikes, mem = TSSLNeuronStep.apply(
+            syn, state.v, state.a, 1.0 - tau_inv, tau_inv, s_fwd, u_fwd, adapter.v_threshold, decay, self
+        )
+        return spikes, LIFState(mem, decay * syn, syn_decay_psc(state.a, spikes, decay), spikes)
+
+
+def register_norse_tssl(method: str = "tssl", **kwargs) -> TSSLStateless:
+    """Make Norse's own neurons (``LIFCell``, ``LIFBoxCell``, ...) accept ``method="tssl"``.
+
+    Norse passes only ``v - v_th`` to its threshold function, so this is the stateless approximation
+    (:class:`~snn_motifs.surrogate.TSSLStateless`, keyword arguments as there). Explicit, idempotent and
+    reversible with :func:`unregister_norse_tssl`. Returns the registered spike function.
+    """
+    from snn_motifs.adapters.norse_methods import register_method
+
+    fn = TSSLStateless(**kwargs)
+    register_method(method, fn)
+    return fn
+
+
+def unregister_norse_tssl(method: str = "tssl") -> None:
+    """Undo :func:`register_norse_tssl`; Norse is restored exactly once nothing else is registered."""
+    from snn_motifs.adapters.norse_methods import unregister_method
+
+    unregister_method(method)
