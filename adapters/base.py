@@ -127,9 +127,8 @@ class NeuronAdapter(nn.Module):
             spikes, new_state = self.spike_fn.neuron_step(self, current, state)
         else:
             spikes, new_state = self._step(current, state)
-        if self._step_hooks:
-            for hook in list(self._step_hooks.values()):
-                hook(self, spikes, new_state)
+        for hook in list(self._step_hooks.values()):
+            hook(self, spikes, new_state)
         return spikes, new_state
 
     def _step(self, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
@@ -150,7 +149,15 @@ class NeuronAdapter(nn.Module):
 
     @property
     def has_step_hooks(self) -> bool:
-        return bool(self._step_hooks)
+        """True if a registered hook wants to see steps now (hooks may expose an ``active`` flag)."""
+        return any(getattr(h, "active", True) for h in self._step_hooks.values())
+
+    def notify_sequence_start(self) -> None:
+        """Tell hooks a new sequence (sample batch) begins; layers call it at the start of ``run()``."""
+        for hook in list(self._step_hooks.values()):
+            start = getattr(hook, "on_sequence_start", None)
+            if start is not None:
+                start()
 
     # -- misc -------------------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -8,6 +8,7 @@ Public API (paper concept -> name):
 * Feed-forward spiking layer (output layers, baselines): :class:`SpikingLinear`.
 * LIF neuron (paper 000, eqs 1-4): :class:`NeuronParameters`, :class:`LIFState`, :func:`lif_step`.
 * Neuron backends: :func:`get_adapter`, :func:`available_backends`; adapters in ``snn_motifs.adapters``.
+* SpiKL-IP intrinsic plasticity, eqs 24-26: :class:`SpiKLIP` (a hook for our layers and stock neurons).
 * Output losses, eqs 29-30: :mod:`snn_motifs.losses` (``kernel_loss``, ``count_loss``, ``predict``).
 * Surrogate spike functions: :mod:`snn_motifs.surrogate`.
 * TSSL-BP (Zhang & Li 2020; paper 000 eq 22, paper 003 eqs 13-19): :class:`TSSLBP` (faithful, our
@@ -20,6 +21,7 @@ from .backends import available_backends, get_adapter
 from .layers import Record, SpikingLayer, SpikingLinear
 from .neuron import LIFState, NeuronParameters, lif_step
 from .scml import SCML, SelfRecurrent
+from .spikl_ip import IPHandle, SpiKLIP
 from .surrogate import tssl_bp
 from .topology import ConnectionType, MotifTopology
 from .tssl import TSSLBP, register_norse_tssl, unregister_norse_tssl
@@ -44,6 +46,8 @@ __all__ = [
     "losses",
     "datasets",
     "TSSLBP",
+    "SpiKLIP",
+    "IPHandle",
     "tssl_bp",
     "register_norse_tssl",
     "unregister_norse_tssl",

@@ -206,8 +206,12 @@ class SpikingLayer(nn.Module):
         *,
         record: bool = False,
         batch_first: bool | None = None,
+        extra_current: torch.Tensor | None = None,
     ):
         """Run a whole sequence ``x`` ``[T, B, F]`` (``[B, T, F]`` with ``batch_first``).
+
+        ``extra_current`` ``[T, B, N]`` (same layout as ``x``) is added to the feed-forward current, e.g. a
+        skip connection from an earlier layer (ScSr-SNN, paper 003 eq 19).
 
         Returns ``(spikes, state)`` with spikes ``[T, B, N]``, or ``(spikes, state, Record(mem, psc))``
         when ``record=True`` (membrane after reset and own PSC at every step, same layout as spikes).
@@ -217,13 +221,23 @@ class SpikingLayer(nn.Module):
             self._check_input(x, 3, "input sequence x", batch_first)
         if batch_first:
             x = x.transpose(0, 1)
+            extra_current = None if extra_current is None else extra_current.transpose(0, 1)
         batch = x.shape[1]
         if state is None:
             state = self.init_state(batch, x.device, x.dtype)
         elif self.check_inputs:
             self._check_state(state, batch)
+        self.neurons.notify_sequence_start()
         intra, lateral = self.recurrent_weights()
-        ff = to_motif_layout(self.fc(x), self.motif_size)  # feed-forward hoisted out of the loop
+        ff = self.fc(x)  # feed-forward hoisted out of the loop
+        if extra_current is not None:
+            if extra_current.shape != ff.shape:
+                raise ValueError(
+                    f"extra_current must have shape {list(ff.shape)} (time-first), "
+                    f"got {list(extra_current.shape)}"
+                )
+            ff = ff + extra_current
+        ff = to_motif_layout(ff, self.motif_size)
         if self.fused and self.backend == "native" and self._fusable():
             spikes, mem, psc, state = self._run_fused(ff, state, intra, lateral, record)
         else:

@@ -7,12 +7,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .layers import SpikingLinear
+from .layers import SpikingLayer, SpikingLinear
 from .neuron import NeuronParameters
-from .scml import SCML
+from .scml import SCML, SelfRecurrent
 from .topology import MotifTopology
 
-__all__ = ["SCMLClassifier"]
+__all__ = ["SCMLClassifier", "ScSrSNN", "SCSR_VARIANTS", "build_scsr"]
 
 
 class SCMLClassifier(nn.Module):
@@ -49,3 +49,89 @@ class SCMLClassifier(nn.Module):
         hidden, _ = self.hidden.run(x * self.input_gain)
         out, _ = self.output.run(hidden)
         return out
+
+
+class ScSrSNN(nn.Module):
+    """The ScSr-SNN family of paper 003: stacked spiking layers, optionally self-recurrent (eq 8), with
+    skip connections from layer ``l`` to ``l + 2`` (eq 19) and per-neuron leaks trained by back-propagation
+    (BIP, eqs 20-21).
+
+    Layers are numbered over the hidden layers and the output layer; a skip from hidden layer ``l`` feeds
+    layer ``l + 2`` (another hidden layer or the output) through its own weight matrix, added to that
+    layer's feed-forward current. With hidden sizes 400-400-400 the skips are h1 -> h3 and h2 -> output.
+
+    Args:
+        in_features, hidden, classes: sizes (``hidden`` a sequence, e.g. ``(400, 400, 400)``).
+        self_recurrent: hidden layers are :class:`~snn_motifs.SelfRecurrent` (Sr); False gives a plain
+            feed-forward SNN of the same size.
+        skip: add the l -> l+2 skip connections (Sc).
+        bip: train each hidden neuron's leak (``learn_leak=True``).
+        backend, neuron, spike_fn: for every layer (the papers: TSSL-BP, ``spike_fn="tssl"``).
+        input_gain: multiplies the input.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: tuple[int, ...] | list[int],
+        classes: int,
+        *,
+        self_recurrent: bool = True,
+        skip: bool = False,
+        bip: bool = False,
+        backend="native",
+        neuron: NeuronParameters | None = None,
+        spike_fn: str | Callable | None = "tssl",
+        input_gain: float = 1.0,
+    ) -> None:
+        super().__init__()
+        hidden = list(hidden)
+        if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of positive ints, got {hidden!r}")
+        self.input_gain = input_gain
+        common = dict(backend=backend, neuron=neuron, spike_fn=spike_fn)
+        sizes = [in_features, *hidden]
+        layers: list[SpikingLayer] = []
+        for fan_in, n in zip(sizes[:-1], hidden, strict=True):
+            cls = SelfRecurrent if self_recurrent else SpikingLinear
+            layers.append(cls(fan_in, n, learn_leak=bip, **common))
+        layers.append(SpikingLinear(hidden[-1], classes, **common))
+        self.layers = nn.ModuleList(layers)
+        out_sizes = [*hidden, classes]
+        self.skips = nn.ModuleDict()
+        if skip:
+            for src in range(len(hidden)):
+                dst = src + 2
+                if dst < len(layers):
+                    lin = nn.Linear(hidden[src], out_sizes[dst], bias=False)
+                    nn.init.kaiming_normal_(lin.weight, mode="fan_in", nonlinearity="relu")
+                    self.skips[f"{src}->{dst}"] = lin
+        self.config = dict(hidden=hidden, self_recurrent=self_recurrent, skip=skip, bip=bip)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spikes: list[torch.Tensor] = []
+        h = x * self.input_gain
+        for i, layer in enumerate(self.layers):
+            key = f"{i - 2}->{i}"
+            extra = self.skips[key](spikes[i - 2]) if key in self.skips else None
+            h, _ = layer.run(h, extra_current=extra)
+            spikes.append(h)
+        return h
+
+
+#: The paper-003 variants (Table 3) and the feed-forward baseline.
+SCSR_VARIANTS = {
+    "FF-SNN": dict(self_recurrent=False, skip=False, bip=False),
+    "Sr-SNN": dict(self_recurrent=True, skip=False, bip=False),
+    "SrSc-SNN": dict(self_recurrent=True, skip=True, bip=False),
+    "SrSc-BIP": dict(self_recurrent=True, skip=True, bip=True),
+}
+
+
+def build_scsr(variant: str, in_features: int, hidden, classes: int, **kwargs) -> ScSrSNN:
+    """Build one of :data:`SCSR_VARIANTS` (``"FF-SNN"``, ``"Sr-SNN"``, ``"SrSc-SNN"``, ``"SrSc-BIP"``)."""
+    try:
+        flags = SCSR_VARIANTS[variant]
+    except KeyError:
+        raise ValueError(f"unknown ScSr-SNN variant {variant!r}; choose from {list(SCSR_VARIANTS)}") from None
+    return ScSrSNN(in_features, hidden, classes, **flags, **kwargs)
