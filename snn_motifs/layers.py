@@ -238,7 +238,7 @@ class SpikingLayer(nn.Module):
                 )
             ff = ff + extra_current
         ff = to_motif_layout(ff, self.motif_size)
-        if self.fused and self.backend == "native" and self._fusable():
+        if self.fused and self._fusable():
             spikes, mem, psc, state = self._run_fused(ff, state, intra, lateral, record)
         else:
             spikes, mem, psc, state = self._run_steps(ff, state, intra, lateral, record)
@@ -251,7 +251,14 @@ class SpikingLayer(nn.Module):
         return spikes, state
 
     def _fusable(self) -> bool:
-        return supports_fused(self.neurons.spike_fn) and not self.neurons.has_step_hooks
+        """The fused kernel reproduces the native neuron (hard reset) with a known spike function."""
+        neurons = self.neurons
+        return (
+            neurons.backend == "native"
+            and neurons.reset_mechanism == "zero"
+            and supports_fused(neurons.spike_fn)
+            and not neurons.has_step_hooks
+        )
 
     def _run_fused(self, ff, state, intra, lateral, record: bool):
         neurons, v = self.neurons, self.motif_size

@@ -14,9 +14,11 @@ written out by hand::
     I_bar[t] = tau_inv p_bar[t] + tau_s' I_bar[t+1]             (i[t+1] = tau_s' I[t])
     c_bar[t] = R I_bar[t]
 
-with ``tau_s' = 1 - 1/tau_s`` and ``f'`` the surrogate derivative. Only the four carried adjoints live in
-the loop; the weight, leak and gain gradients are reductions over all steps done once afterwards (one
-batched matmul for the motif weights). The tests check it against autograd through the step path.
+with ``tau_s' = 1 - 1/tau_s`` and ``f'`` the surrogate derivative. With TSSL-BP the ``u_bar``/``p_bar``
+lines become its ``theta``/``delta`` recursion (:mod:`snn_motifs.tssl`), the rest is shared. Only the
+four carried adjoints live in the loop; the weight, leak and gain gradients are reductions over all
+steps done once afterwards (one batched matmul for the motif weights). The tests check it against
+autograd through the step path.
 """
 
 from __future__ import annotations
@@ -24,20 +26,32 @@ from __future__ import annotations
 import torch
 
 from .recurrence import add_recurrent_, add_recurrent_t_, recurrent_current_t
-from .surrogate import SurrogateSpike
+from .surrogate import SurrogateSpike, warmup_surrogate
 
 __all__ = ["MotifLIFSequence", "supports_fused"]
 
 
 def supports_fused(spike_fn) -> bool:
-    """The fused kernel needs a closed-form surrogate derivative (:class:`SurrogateSpike`) that does not
-    depend on the neuron's state (TSSL-BP does: it runs step by step)."""
-    return isinstance(spike_fn, SurrogateSpike) and not getattr(spike_fn, "uses_neuron_state", False)
+    """The fused kernel needs a closed-form surrogate derivative (:class:`SurrogateSpike`) or TSSL-BP,
+    whose backward it implements too."""
+    return isinstance(spike_fn, SurrogateSpike)
 
 
 def _sum_to_neuron(x: torch.Tensor) -> torch.Tensor:
     """Sum ``[T, M, B, v]`` over time and batch -> ``[M, 1, v]``."""
     return x.sum(dim=(0, 2)).unsqueeze(1)
+
+
+def _tssl_delta(rule, g_s, theta, mem, u_prev, spikes, psc, leak, tau_inv, v_threshold, out):
+    """TSSL-BP at one step (see :mod:`snn_motifs.tssl`): returns ``(delta, theta for step t-1)``."""
+    du = mem - u_prev
+    q = torch.where(du > 0, 1.0 / du.clamp(min=1.0 / rule.bound), 0.0) * spikes
+    silent = 1.0 - spikes
+    tssl = q * g_s + theta * (mem * tau_inv * q + leak * silent)
+    theta_prev = tssl * spikes + theta * silent * leak
+    surrogate = warmup_surrogate(mem - v_threshold, rule.width, rule.exp_clamp)
+    delta = torch.where(psc < rule.warmup_threshold, surrogate * g_s, tssl, out=out)
+    return delta, theta_prev
 
 
 class MotifLIFSequence(torch.autograd.Function):
@@ -88,7 +102,7 @@ class MotifLIFSequence(torch.autograd.Function):
             i = syn_decay * syn
             a = torch.add(z, a, alpha=syn_decay, out=pscs[t])
         ctx.save_for_backward(
-            leak, tau_inv, resistance, intra, lateral, v0, z0, spikes, mems, pre, syns, currents
+            leak, tau_inv, resistance, intra, lateral, v0, z0, spikes, mems, pre, syns, currents, pscs
         )
         ctx.v_threshold = v_threshold
         ctx.syn_decay = syn_decay
@@ -97,11 +111,17 @@ class MotifLIFSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spikes, g_mems, g_pscs, g_syn_last):  # type: ignore[override]
-        (leak, tau_inv, resistance, intra, lateral, v0, z0, spikes, mems, pre, syns, currents) = (
+        (leak, tau_inv, resistance, intra, lateral, v0, z0, spikes, mems, pre, syns, currents, pscs) = (
             ctx.saved_tensors
         )
         needs = ctx.needs_input_grad
-        decay, theta, derivative = ctx.syn_decay, ctx.v_threshold, ctx.surrogate.derivative
+        decay, theta, rule = ctx.syn_decay, ctx.v_threshold, ctx.surrogate
+        tssl = getattr(rule, "uses_neuron_state", False)
+        if tssl and rule.check_finite and g_spikes is not None and not torch.isfinite(g_spikes).all():
+            raise FloatingPointError(
+                "TSSL-BP received a NaN/Inf gradient from the layers above; refusing to write it into "
+                "the weights. Check the loss and learning rate, or pass TSSLBP(check_finite=False)."
+            )
         steps = spikes.shape[0]
         zeros = torch.zeros_like(v0)
         i_bar = g_syn_last if g_syn_last is not None else zeros  # dL/dI[t+1] = dL/di[t+1]
@@ -121,13 +141,22 @@ class MotifLIFSequence(torch.autograd.Function):
                 s_bar = g_spikes[t] + a_bar if g_pscs is not None else g_spikes[t].clone()
             if c_bar is not None:
                 add_recurrent_t_(s_bar, c_bar, intra, lateral)
-            u_bar = leak * p_bar if g_mems is None else torch.addcmul(g_mems[t], leak, p_bar)
             s_t, p_t = spikes[t], pre[t]
-            p_bar = torch.addcmul(u_bar, u_bar, s_t, value=-1.0, out=p_bars[t])
-            s_bar.addcmul_(u_bar, p_t, value=-1.0)
-            p_bar.addcmul_(s_bar, derivative(p_t - theta))
+            if tssl:  # p_bar is TSSL-BP's delta, the carry is its theta (snn_motifs.tssl)
+                theta_in = p_bar if g_mems is None else g_mems[t] + p_bar
+                u_prev = mems[t - 1] if t > 0 else v0
+                p_bar, carry = _tssl_delta(
+                    rule, s_bar, theta_in, p_t, u_prev, s_t, pscs[t], leak, tau_inv, theta, out=p_bars[t]
+                )
+            else:
+                u_bar = leak * p_bar if g_mems is None else torch.addcmul(g_mems[t], leak, p_bar)
+                p_bar = torch.addcmul(u_bar, u_bar, s_t, value=-1.0, out=p_bars[t])
+                s_bar.addcmul_(u_bar, p_t, value=-1.0)
+                p_bar.addcmul_(s_bar, rule.derivative(p_t - theta))
+                carry = p_bar
             i_bar = torch.mul(tau_inv, p_bar, out=i_bars[t]).add_(i_bar, alpha=decay)
             c_bar = torch.mul(resistance, i_bar, out=c_bars[t])
+            p_bar = carry
             if g_intra is not None and intra is not None:
                 s_prev = spikes[t - 1] if t > 0 else z0
                 g_intra.baddbmm_(c_bar.transpose(1, 2), s_prev)
@@ -148,7 +177,7 @@ class MotifLIFSequence(torch.autograd.Function):
                 ):
                     acc = (c_bars[1:, post] * spikes[:-1, pre_]).sum(dim=(0, 2))
                     g_lateral[row, post] = acc + (c_bars[0, post] * z0[pre_]).sum(dim=1)
-        g_v0 = leak * p_bar if needs[6] else None
+        g_v0 = (p_bar if tssl else leak * p_bar) if needs[6] else None
         g_i0 = i_bar if needs[7] else None
         g_a0 = decay * a_bar if needs[8] else None
         g_z0 = recurrent_current_t(c_bar, intra, lateral) if needs[9] else None

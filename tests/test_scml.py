@@ -34,7 +34,9 @@ def _grads(layer: SCML, x: torch.Tensor, state=None):
     ],
     ids=lambda t: f"v{t.motif_size}",
 )
-@pytest.mark.parametrize("spike_fn", ["atan", FastSigmoid(10.0)], ids=["atan", "fast_sigmoid"])
+@pytest.mark.parametrize(
+    "spike_fn", ["atan", FastSigmoid(10.0), "tssl"], ids=["atan", "fast_sigmoid", "tssl"]
+)
 def test_fused_kernel_equals_step_path_forward_and_gradients(topology, spike_fn):
     layer = build_layer(
         topology=topology, dtype=torch.float64, learn_leak=True, learn_gain=True, spike_fn=spike_fn

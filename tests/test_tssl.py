@@ -233,8 +233,9 @@ def test_tssl_with_incompatible_neuron_is_an_error():
         layer.run(torch.rand(5, 2, 4))
 
 
-def test_nan_incoming_gradient_is_an_error_not_nan_weights():
-    layer = SCML(4, 8, 2, spike_fn="tssl")
+@pytest.mark.parametrize("fused", [True, False])
+def test_nan_incoming_gradient_is_an_error_not_nan_weights(fused):
+    layer = SCML(4, 8, 2, spike_fn="tssl", fused=fused)
     spikes, _ = layer.run(torch.rand(6, 2, 4) * 3)
     loss = (spikes * torch.tensor(float("nan"))).sum()
     with pytest.raises(FloatingPointError, match="NaN/Inf gradient"):
@@ -249,7 +250,7 @@ def test_tssl_config_errors_and_names():
         TSSLBP(warmup_threshold=-1)
     layer = SCML(4, 8, 2, spike_fn="tssl")
     assert isinstance(layer.neurons.spike_fn, TSSLBP)
-    assert not layer._fusable()  # TSSL runs step by step
+    assert layer._fusable()  # the fused kernel implements the TSSL-BP backward too
 
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
