@@ -1,8 +1,9 @@
 """Functional SC-ML recurrence in O(N v): the recurrent term of eq 15 for one fixed topology.
 
 Weights are stored per edge: ``intra [M, v, v]`` (``[motif, post, pre]``) and ``lateral [2, M, v]``
-(row 0: input from the same position of motif ``k-1``, row 1: from motif ``k+1``). The recurrent current
-into neuron ``(k, p)`` is::
+(row 0: input from the same position of motif ``k-1``, row 1: from motif ``k+1``). The HRMAS mixed op
+passes full off-diagonal blocks instead, ``lateral [2, M, v, v]`` (a block-tridiagonal matrix). The
+recurrent current into neuron ``(k, p)`` is::
 
     r[k, p] = sum_q intra[k, p, q] s[k, q] + lateral[0, k, p] s[k-1, p] + lateral[1, k, p] s[k+1, p]
 
@@ -87,8 +88,12 @@ def add_recurrent_(
     else:
         out.baddbmm_(s, intra.transpose(1, 2))
     if lateral is not None and s.shape[0] > 1:
-        out[1:].addcmul_(lateral[0, 1:].unsqueeze(1), s[:-1])
-        out[:-1].addcmul_(lateral[1, :-1].unsqueeze(1), s[1:])
+        if lateral.dim() == 4:  # full off-diagonal blocks [2, M, v, v] (the HRMAS mixed op)
+            out[1:].baddbmm_(s[:-1], lateral[0, 1:].transpose(1, 2))
+            out[:-1].baddbmm_(s[1:], lateral[1, :-1].transpose(1, 2))
+        else:
+            out[1:].addcmul_(lateral[0, 1:].unsqueeze(1), s[:-1])
+            out[:-1].addcmul_(lateral[1, :-1].unsqueeze(1), s[1:])
     return out
 
 
@@ -103,8 +108,12 @@ def add_recurrent_t_(
     else:
         out.baddbmm_(g, intra)
     if lateral is not None and g.shape[0] > 1:
-        out[:-1].addcmul_(lateral[0, 1:].unsqueeze(1), g[1:])
-        out[1:].addcmul_(lateral[1, :-1].unsqueeze(1), g[:-1])
+        if lateral.dim() == 4:
+            out[:-1].baddbmm_(g[1:], lateral[0, 1:])
+            out[1:].baddbmm_(g[:-1], lateral[1, :-1])
+        else:
+            out[:-1].addcmul_(lateral[0, 1:].unsqueeze(1), g[1:])
+            out[1:].addcmul_(lateral[1, :-1].unsqueeze(1), g[:-1])
     return out
 
 
@@ -129,7 +138,12 @@ def dense_recurrent_matrix(intra: torch.Tensor, lateral: torch.Tensor | None) ->
     m, v, _ = intra.shape
     n = m * v
     dense = torch.block_diag(*intra.unbind(0)) if m > 1 else intra[0].clone()
-    if lateral is not None and m > 1:
+    if lateral is not None and m > 1 and lateral.dim() == 4:
+        for k in range(1, m):
+            dense[k * v : (k + 1) * v, (k - 1) * v : k * v] += lateral[0, k]
+        for k in range(m - 1):
+            dense[k * v : (k + 1) * v, (k + 1) * v : (k + 2) * v] += lateral[1, k]
+    elif lateral is not None and m > 1:
         idx = torch.arange(n, device=intra.device)
         left = lateral[0].reshape(n)
         right = lateral[1].reshape(n)

@@ -169,7 +169,7 @@ class MotifLIFSequence(torch.autograd.Function):
             g_tau_inv = _sum_to_neuron(p_bars * syns)
         if needs[3]:
             g_res = _sum_to_neuron(i_bars * currents)
-        if lateral is not None and needs[5]:
+        if lateral is not None and needs[5] and lateral.dim() == 3:
             g_lateral = torch.zeros_like(lateral)
             if lateral.shape[1] > 1:
                 for row, (post, pre_) in enumerate(
@@ -177,6 +177,14 @@ class MotifLIFSequence(torch.autograd.Function):
                 ):
                     acc = (c_bars[1:, post] * spikes[:-1, pre_]).sum(dim=(0, 2))
                     g_lateral[row, post] = acc + (c_bars[0, post] * z0[pre_]).sum(dim=1)
+        elif lateral is not None and needs[5]:  # full blocks: the same batched matmul as intra
+            g_lateral = torch.zeros_like(lateral)
+            if lateral.shape[1] > 1:
+                for t in range(steps):
+                    s_prev = spikes[t - 1] if t > 0 else z0
+                    cb = c_bars[t].transpose(1, 2)
+                    g_lateral[0, 1:].baddbmm_(cb[1:], s_prev[:-1])
+                    g_lateral[1, :-1].baddbmm_(cb[:-1], s_prev[1:])
         g_v0 = (p_bar if tssl else leak * p_bar) if needs[6] else None
         g_i0 = i_bar if needs[7] else None
         g_a0 = decay * a_bar if needs[8] else None

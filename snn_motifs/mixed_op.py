@@ -1,0 +1,204 @@
+"""The HRMAS search space: a DARTS mixed-op recurrent connection over motif sizes and connection types
+(paper 000, eqs 11 and 15, Figure 5).
+
+For motif-size options ``V`` (each dividing N) and the three connection types ``C = {none, excitatory,
+inhibitory}``, the recurrent weight from neuron ``r`` to neuron ``i`` is (eq 15)::
+
+    W_ir = sum_v softmax(alpha^v)_v  sum_c softmax(alpha^c_{v,ir})_c  w^c_{v,ir}     (r in I_i^v)
+
+with ``w^exc = |w_v,ir|`` (trained, per edge, init 0.2), ``w^inh = -2`` (fixed) and ``w^none = 0``. The
+type logits ``alpha^c`` of an option are shared by all its motifs (a ``v x v`` intra pattern and a
+``2 x v`` lateral pattern); the weights are per edge.
+
+**Memory O(N max v), built once per forward pass.** Every edge of every option joins neurons at most
+``v_max`` apart (intra: ``|i - r| < v``, lateral: ``|i - r| = v``), so the mixed matrix is
+block-tridiagonal with blocks of ``v_max``: ``3 N v_max`` numbers. :meth:`MixedMotifLayer.recurrent_weights`
+scatters every option's weighted edges into that structure once per forward call (the recurrence is
+linear in ``s[t-1]``, so it does not change within a pass), and the layer then runs through the same
+fused kernel as :class:`~snn_motifs.SCML` (three batched matmuls per step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .layers import SpikingLayer
+from .recurrence import dense_recurrent_matrix
+from .topology import EXCITATORY_INIT, INHIBITORY_WEIGHT, ConnectionType, MotifTopology, check_motif_size
+
+__all__ = ["MixedMotifLayer", "TYPE_ORDER"]
+
+#: order of the type logits in ``alpha^c``
+TYPE_ORDER = (ConnectionType.NONE, ConnectionType.EXCITATORY, ConnectionType.INHIBITORY)
+
+
+def _check_options(n_neurons: int, motif_sizes: Sequence[int]) -> list[int]:
+    options = list(motif_sizes)
+    if not options:
+        raise ValueError("motif_sizes is empty: give at least one motif-size option, e.g. [2, 4, 8, 16, 32]")
+    for v in options:
+        try:
+            check_motif_size(n_neurons, v)
+        except ValueError as exc:
+            raise ValueError(f"motif-size option {v!r} is invalid for N={n_neurons}: {exc}") from None
+    if len(set(options)) != len(options):
+        raise ValueError(f"motif-size options must be distinct, got {options}")
+    return sorted(options)
+
+
+def _edge_index(n: int, v: int, block: int, lateral: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices into the ``[M_block, 3, block, block]`` structure for option ``v``'s edges.
+
+    Returns ``(intra_idx [N/v * v * v], lateral_idx [2 * N/v * v])``; lateral edges that would wrap
+    around get index -1.
+    """
+
+    def flat(post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+        k = post // block
+        d = pre // block - k + 1  # 0: block k-1, 1: block k, 2: block k+1
+        return ((k * 3 + d) * block + post % block) * block + pre % block
+
+    m = n // v
+    k = torch.arange(m).view(m, 1, 1)
+    p = torch.arange(v).view(1, v, 1)
+    q = torch.arange(v).view(1, 1, v)
+    intra = flat((k * v + p).expand(m, v, v), (k * v + q).expand(m, v, v)).reshape(-1)
+    if not lateral:
+        return intra, torch.empty(0, dtype=torch.long)
+    post = (torch.arange(m).view(m, 1) * v + torch.arange(v).view(1, v)).reshape(-1)
+    left, right = post - v, post + v
+    lat_left = torch.where(left >= 0, flat(post, left.clamp(min=0)), torch.full_like(post, -1))
+    lat_right = torch.where(right < n, flat(post, right.clamp(max=n - 1)), torch.full_like(post, -1))
+    return intra, torch.stack([lat_left, lat_right]).reshape(-1)
+
+
+class MixedMotifLayer(SpikingLayer):
+    """A spiking layer whose recurrence is the HRMAS mixed op (same interface as :class:`~snn_motifs.SCML`).
+
+    Args:
+        in_features, n_neurons: sizes.
+        motif_sizes: the options ``V`` (each must divide ``n_neurons``), e.g. ``[2, 4, 8, 16, 32]``.
+        lateral: include the lateral (inter-motif) edges (False: the "without lateral" ablation).
+        **kwargs: neuron and API options of :class:`~snn_motifs.layers.SpikingLayer`.
+
+    ``arch_parameters()`` returns the architecture logits (``alpha^v`` and every option's ``alpha^c``);
+    ``weight_parameters()`` everything else, so two optimizers can own them. :meth:`fix_motif_size`
+    freezes ``alpha^v`` to one option (the second search phase); :meth:`genotype` discretises.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_neurons: int,
+        motif_sizes: Sequence[int] = (2, 4, 8, 16, 32),
+        *,
+        lateral: bool = True,
+        **kwargs,
+    ) -> None:
+        options = _check_options(n_neurons, motif_sizes)
+        super().__init__(in_features, n_neurons, **kwargs)
+        self.options = options
+        self.block = max(options)
+        self.lateral = lateral
+        self.fixed_size: int | None = None
+        self.weights_intra = nn.ParameterList()
+        self.weights_lateral = nn.ParameterList()
+        self.arch = nn.ParameterDict({"size": nn.Parameter(torch.zeros(len(options)))})
+        for v in options:
+            m = n_neurons // v
+            self.weights_intra.append(nn.Parameter(torch.full((m, v, v), EXCITATORY_INIT)))
+            self.arch[f"intra_{v}"] = nn.Parameter(torch.zeros(v, v, len(TYPE_ORDER)))
+            if lateral:
+                self.weights_lateral.append(nn.Parameter(torch.full((2, m, v), EXCITATORY_INIT)))
+                self.arch[f"lateral_{v}"] = nn.Parameter(torch.zeros(2, v, len(TYPE_ORDER)))
+            intra_idx, lat_idx = _edge_index(n_neurons, v, self.block, lateral)
+            self.register_buffer(f"_idx_intra_{v}", intra_idx, persistent=False)
+            self.register_buffer(f"_idx_lateral_{v}", lat_idx, persistent=False)
+
+    # -- parameters ----------------------------------------------------------------------------------
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return list(self.arch.values())
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    @property
+    def motif_size(self) -> int:
+        """Layout block of the recurrent matmuls: the largest option."""
+        return self.block
+
+    def size_probabilities(self) -> torch.Tensor:
+        """``softmax(alpha^v)``, or one-hot once the size is fixed."""
+        if self.fixed_size is not None:
+            out = torch.zeros(len(self.options), device=self.arch["size"].device)
+            out[self.options.index(self.fixed_size)] = 1.0
+            return out
+        return torch.softmax(self.arch["size"], dim=0)
+
+    def fix_motif_size(self, v: int | None = None) -> int:
+        """Phase 2 of the incremental schedule: fix the motif size (default: argmax ``alpha^v``)."""
+        if v is None:
+            v = self.options[int(self.arch["size"].argmax())]
+        if v not in self.options:
+            raise ValueError(f"motif size {v} is not one of the options {self.options}")
+        self.fixed_size = v
+        self.arch["size"].requires_grad_(False)
+        return v
+
+    # -- the mixed recurrent matrix (eq 15) ------------------------------------------------------------
+    def _option_edges(self, j: int, v: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Type-mixed edge weights of option ``v``: intra ``[M_v, v, v]``, lateral ``[2, M_v, v]``."""
+        p = torch.softmax(self.arch[f"intra_{v}"], dim=-1)
+        intra = p[..., 1] * self.weights_intra[j].abs() + p[..., 2] * INHIBITORY_WEIGHT
+        lateral = None
+        if self.lateral:
+            pl = torch.softmax(self.arch[f"lateral_{v}"], dim=-1).unsqueeze(1)  # [2, 1, v, 3]
+            lateral = pl[..., 1] * self.weights_lateral[j].abs() + pl[..., 2] * INHIBITORY_WEIGHT
+        return intra, lateral
+
+    def recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mixed matrix as blocks: intra ``[M, B, B]`` and lateral ``[2, M, B, B]``, ``B = max V``."""
+        n, block = self.n_neurons, self.block
+        m = n // block
+        probs = self.size_probabilities()
+        ref = self.weights_intra[0]
+        flat = ref.new_zeros(m * 3 * block * block)
+        for j, v in enumerate(self.options):
+            if self.fixed_size is not None and v != self.fixed_size:
+                continue
+            intra, lateral = self._option_edges(j, v)
+            flat = flat.index_add(0, getattr(self, f"_idx_intra_{v}"), (probs[j] * intra).reshape(-1))
+            if lateral is not None:
+                idx = getattr(self, f"_idx_lateral_{v}")
+                keep = idx >= 0
+                flat = flat.index_add(0, idx[keep], (probs[j] * lateral).reshape(-1)[keep])
+        blocks = flat.view(m, 3, block, block)
+        return blocks[:, 1], torch.stack([blocks[:, 0], blocks[:, 2]])
+
+    def recurrent_matrix(self) -> torch.Tensor:
+        """Dense ``[N, N]`` ``[post, pre]`` mixed matrix, for plots and tests only (O(N^2))."""
+        intra, lateral = self.recurrent_weights()
+        return dense_recurrent_matrix(intra.detach(), lateral.detach())
+
+    # -- discretisation -----------------------------------------------------------------------------
+    def genotype_topology(self) -> MotifTopology:
+        """Argmax of the architecture: motif size, then per connection the most likely type ('none'
+        removes the edge)."""
+        v = self.fixed_size if self.fixed_size is not None else self.options[int(self.arch["size"].argmax())]
+        to_type = torch.tensor([int(t) for t in TYPE_ORDER])
+        intra = to_type[self.arch[f"intra_{v}"].detach().argmax(-1).cpu()]
+        if self.lateral:
+            lateral = to_type[self.arch[f"lateral_{v}"].detach().argmax(-1).cpu()]
+        else:
+            lateral = torch.zeros(2, v, dtype=torch.long)
+        return MotifTopology(v, intra, lateral)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, n_neurons={self.n_neurons}, options={self.options}, "
+            f"lateral={self.lateral}, fixed_size={self.fixed_size}, backend={self.backend!r}"
+        )
