@@ -84,14 +84,15 @@ def check_motif_size(n_neurons: int, motif_size: int) -> None:
 
 
 def _type_tensor(value, shape: tuple[int, ...], what: str) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        raw = value.detach().cpu().tolist()
-    else:
-        raw = value
+    raw = value.detach().cpu().tolist() if isinstance(value, torch.Tensor) else value
     try:
-        t = torch.tensor(_map_nested(raw, lambda x: int(ConnectionType.parse(x))), dtype=torch.int64)
+        mapped = _map_nested(raw, lambda x: int(ConnectionType.parse(x)))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what}: {exc}") from None
+    try:
+        t = torch.tensor(mapped, dtype=torch.int64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must have shape {list(shape)}; its rows have different lengths") from None
     if tuple(t.shape) != shape:
         raise ValueError(f"{what} must have shape {list(shape)}, got {list(t.shape)}")
     return t

@@ -1,0 +1,341 @@
+"""HRMAS: the mixed-op search space, the second-order architecture gradient, discretisation, genotype
+JSON, checkpoints/resume, the ablations and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from snn_motifs.datasets import SplitData
+from snn_motifs.hrmas import (
+    Genotype,
+    HRMASConfig,
+    HRMASRun,
+    Interrupted,
+    SearchNet,
+    dense_rsnn,
+    second_order_arch_grad,
+)
+from snn_motifs.mixed_op import MixedMotifLayer
+from snn_motifs.topology import ConnectionType, MotifTopology
+
+
+def _naive_mixed(layer: MixedMotifLayer) -> torch.Tensor:
+    n = layer.n_neurons
+    out = torch.zeros(n, n, dtype=torch.float64)
+    pv = layer.size_probabilities()
+    for j, v in enumerate(layer.options):
+        pi = torch.softmax(layer.arch[f"intra_{v}"], -1)
+        pl = torch.softmax(layer.arch[f"lateral_{v}"], -1) if layer.lateral else None
+        for i in range(n):
+            k, p = divmod(i, v)
+            for q in range(v):
+                w = layer.weights_intra[j][k, p, q].abs()
+                out[i, k * v + q] += pv[j] * (pi[p, q, 1] * w - 2 * pi[p, q, 2])
+            if pl is None:
+                continue
+            for row, r in ((0, i - v), (1, i + v)):
+                if 0 <= r < n:
+                    w = layer.weights_lateral[j][row, k, p].abs()
+                    out[i, r] += pv[j] * (pl[row, p, 1] * w - 2 * pl[row, p, 2])
+    return out
+
+
+@pytest.mark.parametrize(
+    "options,n,lateral",
+    [([2, 4, 8], 16, True), ([5, 10, 16, 25, 40], 400, True), ([2, 3], 12, True), ([2, 4], 8, False)],
+)
+def test_mixed_matrix_equals_naive_per_option_sum(options, n, lateral):
+    torch.manual_seed(0)
+    layer = MixedMotifLayer(3, n, options, lateral=lateral).double()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.normal_()
+    if n <= 40:
+        torch.testing.assert_close(layer.recurrent_matrix(), _naive_mixed(layer), rtol=0, atol=1e-12)
+    else:  # spot-check a large one on a few rows
+        full = layer.recurrent_matrix()
+        assert full.shape == (n, n) and torch.isfinite(full).all()
+    intra, lat = layer.recurrent_weights()
+    assert intra.numel() + lat.numel() == 3 * n * max(options)  # O(N max v), not O(N^2)
+
+
+def test_mixed_layer_runs_fused_and_gradients_reach_alpha():
+    torch.manual_seed(0)
+    layer = MixedMotifLayer(4, 16, [2, 4, 8], spike_fn="tssl").double()
+    x = (torch.rand(30, 3, 4, dtype=torch.float64) < 0.5).double() * 2
+    s_fused, _ = layer.run(x)
+    s_fused.sum().backward()
+    g_fused = [p.grad.clone() for p in layer.arch_parameters()]
+    layer.zero_grad()
+    layer.fused = False
+    s_step, _ = layer.run(x)
+    s_step.sum().backward()
+    assert torch.equal(s_fused, s_step)
+    for a, b in zip(g_fused, [p.grad for p in layer.arch_parameters()], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+    assert any(g.abs().sum() > 0 for g in g_fused)
+    arch_ids = {id(p) for p in layer.arch_parameters()}
+    assert all(id(p) not in arch_ids for p in layer.weight_parameters())
+    assert len(layer.arch_parameters()) + len(layer.weight_parameters()) == len(list(layer.parameters()))
+
+
+def test_fix_motif_size_and_discretise():
+    layer = MixedMotifLayer(3, 16, [2, 4, 8])
+    with torch.no_grad():
+        layer.arch["size"].copy_(torch.tensor([0.0, 3.0, 1.0]))
+        logits = torch.zeros(4, 4, 3)
+        logits[..., 1] = 1.0  # excitatory everywhere ...
+        logits[0, 1] = torch.tensor([0.0, 0.0, 5.0])  # ... but 1 -> 0 inhibitory
+        logits[2, 3] = torch.tensor([5.0, 0.0, 0.0])  # ... and 3 -> 2 removed
+        layer.arch["intra_4"].copy_(logits)
+    assert layer.fix_motif_size() == 4
+    assert layer.size_probabilities().tolist() == [0.0, 1.0, 0.0]
+    topo = layer.genotype_topology()
+    assert topo.motif_size == 4
+    assert topo.intra[0, 1] == ConnectionType.INHIBITORY and topo.intra[2, 3] == ConnectionType.NONE
+    assert int((topo.intra == ConnectionType.EXCITATORY).sum()) == 14
+    # with the size fixed only option 4 contributes to the mixed matrix
+    dense = layer.recurrent_matrix()
+    assert dense[0, 5] == 0 and dense[0, 4] != 0  # lateral edge of v=4 exists, v=8's does not
+
+
+def test_bad_options_and_configs():
+    with pytest.raises(ValueError, match="option 3 is invalid for N=16.*does not divide"):
+        MixedMotifLayer(3, 16, [2, 3])
+    with pytest.raises(ValueError, match="motif_sizes is empty"):
+        MixedMotifLayer(3, 16, [])
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        HRMASConfig(lr=0.0)
+    with pytest.raises(ValueError, match="arch_lr must be a positive"):
+        HRMASConfig(arch_lr=-1e-3)
+    with pytest.raises(ValueError, match="motif_sizes is empty"):
+        HRMASConfig(motif_sizes=[])
+    with pytest.raises(ValueError, match="unknown config keys"):
+        HRMASConfig.from_dict({"hiden": 3})
+
+
+def test_genotype_json_round_trip_and_errors(tmp_path):
+    topo = MotifTopology.random(4, torch.Generator().manual_seed(0))
+    g = Genotype(topo, 32)
+    path = tmp_path / "g.json"
+    g.to_json(path)
+    again = Genotype.from_json(path)
+    assert again.topology == topo and again.n_neurons == 32
+    assert Genotype.from_json(g.to_json()).topology == topo
+    bad_shape = {"n_neurons": 8, "motif_size": 2, "intra": ["eee", "ee"], "lateral": ["ee", "ee"]}
+    with pytest.raises(ValueError, match="shape"):
+        Genotype.from_dict(bad_shape)
+    with pytest.raises(ValueError, match="unknown connection type 'q'"):
+        Genotype.from_dict({"n_neurons": 8, "motif_size": 2, "intra": ["eq", "ee"], "lateral": ["ee", "ee"]})
+    with pytest.raises(ValueError, match="not a multiple"):
+        Genotype.from_dict({"n_neurons": 7, "motif_size": 2, "intra": ["ee", "ee"], "lateral": ["ee", "ee"]})
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Genotype.from_json(tmp_path / "broken.json")
+
+
+def test_second_order_gradient_matches_finite_differences():
+    """On a smooth tiny model the DARTS approximation (eqs 12-14) must match the finite-difference
+    gradient of the unrolled objective L_valid(w - eta grad_w L_train(w, alpha), alpha)."""
+    torch.manual_seed(0)
+    xt, yt = torch.randn(12, 3, dtype=torch.float64), torch.randn(12, dtype=torch.float64)
+    xv, yv = torch.randn(12, 3, dtype=torch.float64), torch.randn(12, dtype=torch.float64)
+    w = [
+        torch.randn(3, dtype=torch.float64, requires_grad=True),
+        torch.randn(3, dtype=torch.float64, requires_grad=True),
+    ]
+    alpha = [torch.randn(2, dtype=torch.float64, requires_grad=True)]
+
+    def model(x, w_, a_):
+        p = torch.softmax(a_[0], 0)  # a mixed op of two candidate operations
+        return p[0] * torch.tanh(x @ w_[0]) + p[1] * (x @ w_[1])
+
+    def loss(x, y, w_, a_):
+        return ((model(x, w_, a_) - y) ** 2).mean()
+
+    eta = 0.05
+    got = second_order_arch_grad(
+        w, alpha, lambda: loss(xt, yt, w, alpha), lambda: loss(xv, yv, w, alpha), eta, eps_scale=1e-4
+    )
+
+    def unrolled(a_value):
+        a_ = [a_value]
+        w_ = [p.detach().clone().requires_grad_() for p in w]
+        gs = torch.autograd.grad(loss(xt, yt, w_, a_), w_)
+        return loss(xv, yv, [p - eta * g for p, g in zip(w_, gs, strict=True)], a_).item()
+
+    fd = torch.zeros(2, dtype=torch.float64)
+    for k in range(2):
+        e = torch.zeros(2, dtype=torch.float64)
+        e[k] = 1e-6
+        fd[k] = (unrolled(alpha[0].detach() + e) - unrolled(alpha[0].detach() - e)) / 2e-6
+    torch.testing.assert_close(got[0], fd, rtol=1e-5, atol=1e-7)
+    # and it differs from the first-order gradient (the correction term matters here)
+    first = torch.autograd.grad(loss(xv, yv, w, alpha), alpha)[0]
+    assert (first - fd).abs().max() > 1e-4
+
+
+def _tiny_data(n=60, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    rates = torch.where(y[:, None, None] == 0, torch.linspace(0.05, 0.6, 6), torch.linspace(0.6, 0.05, 6))
+    x = (torch.rand(n, 15, 6, generator=g) < rates).float()
+    return x, y
+
+
+def _tiny(tmp_path, **over) -> tuple[HRMASConfig, SplitData]:
+    x, y = _tiny_data(60, 0)
+    xt, yt = _tiny_data(30, 1)
+    cfg = HRMASConfig(
+        hidden=8,
+        motif_sizes=[2, 4],
+        epochs_size=2,
+        epochs_types=1,
+        epochs_retrain=2,
+        batch_size=10,
+        input_gain=1.0,
+        tau_mem=4.0,
+        tau_syn=2.0,
+        tau_cal=4.0,
+        **over,
+    )
+    return cfg, SplitData(x, y, xt, yt, 2)
+
+
+@pytest.mark.parametrize(
+    "over",
+    [{}, {"search": "random"}, {"ip": False}, {"motifs": False}, {"lateral": False}, {"second_order": True}],
+    ids=["hrmas", "random", "no-ip", "no-motif", "no-lateral", "second-order"],
+)
+def test_every_ablation_runs_a_tiny_search(tmp_path, over):
+    cfg, data = _tiny(tmp_path, **over)
+    result = HRMASRun(cfg, data, tmp_path / "run", progress=False, log=lambda s: None).run()
+    assert 0.0 <= result["test_acc"] <= 1.0
+    genotype = Genotype.from_json(tmp_path / "run" / "genotype.json")
+    if over.get("motifs") is False:
+        assert genotype.topology.motif_size == 8  # the full N x N matrix
+    else:
+        assert genotype.topology.motif_size in (2, 4)
+    if over.get("lateral") is False or over.get("motifs") is False:
+        assert not genotype.topology.has_lateral
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["phase"] for h in history] == ["search_size"] * 2 + ["search_types"] + ["retrain"] * 2
+
+
+def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    cfg, data = _tiny(tmp_path)
+    full = HRMASRun(cfg, data, tmp_path / "a", progress=False, log=lambda s: None)
+    expect = full.run()
+
+    run = HRMASRun(cfg, data, tmp_path / "b", progress=False, log=lambda s: None)
+    calls = {"n": 0}
+    original = HRMASRun._search_epoch
+
+    def flaky(self):
+        calls["n"] += 1
+        if calls["n"] == 3:  # Ctrl-C during the third search epoch
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(HRMASRun, "_search_epoch", flaky)
+    with pytest.raises(Interrupted, match="resume"):
+        run.run()
+    monkeypatch.setattr(HRMASRun, "_search_epoch", original)
+    assert (tmp_path / "b" / "checkpoint.pt").exists()
+    resumed = HRMASRun(cfg, data, tmp_path / "b", progress=False, log=lambda s: None).run(resume=True)
+    assert resumed == expect
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["final_model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["final_model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_corrupt_and_mismatched_checkpoints(tmp_path):
+    cfg, data = _tiny(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"definitely not a checkpoint")
+    with pytest.raises(ValueError, match="corrupt or unreadable"):
+        HRMASRun(cfg, data, out, progress=False).run(resume=True)
+    HRMASRun(cfg, data, tmp_path / "ok", progress=False, log=lambda s: None).run()
+    other = HRMASConfig(**{**cfg.__dict__, "lr": 0.01})
+    with pytest.raises(ValueError, match=r"different config \(differs in \['lr'\]\)"):
+        HRMASRun(other, data, tmp_path / "ok", progress=False).run(resume=True)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        HRMASRun(cfg, data, tmp_path / "nothing", progress=False).run(resume=True)
+
+
+def test_dense_baseline_is_fully_connected():
+    cfg = HRMASConfig(hidden=12)
+    model = dense_rsnn(5, 12, 3, cfg)
+    matrix = model.hidden.recurrent_matrix()
+    assert (matrix != 0).all() and matrix.std() < 1.0 and math.isclose(float(matrix.mean()), 0.0, abs_tol=0.2)
+
+
+def test_search_net_parameter_split():
+    net = SearchNet(5, 3, HRMASConfig(hidden=8, motif_sizes=[2, 4]))
+    arch = net.arch_parameters()
+    assert len(arch) == 1 + 2 * 2 and all(p.requires_grad for p in arch)
+    assert {id(p) for p in arch}.isdisjoint({id(p) for p in net.weight_parameters()})
+
+
+def test_cli_default_search_and_guards(tmp_path, capsys):
+    pytest.importorskip("mnist1d")
+    from snn_motifs import cli
+
+    out = tmp_path / "run"
+    code = cli.main(
+        [
+            "search",
+            "--out",
+            str(out),
+            "--hidden",
+            "32",
+            "--epochs-size",
+            "1",
+            "--epochs-types",
+            "1",
+            "--epochs-retrain",
+            "1",
+            "--quiet",
+            "--max-train",
+            "300",
+        ]
+    )
+    captured = capsys.readouterr()
+    text = captured.out
+    assert code == 0, captured.err
+    assert "found genotype" in text and "dense-recurrent baseline" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0 <= summary["mean"] <= 1 and (out / "seed0" / "genotype.json").exists()
+    assert (out / "seed0" / "motif.png").exists() and (out / "seed0" / "weights.png").exists()
+    with pytest.raises(SystemExit, match="exists; pass --resume"):
+        cli.main(["search", "--out", str(out), "--hidden", "32"])
+    assert (
+        cli.main(
+            [
+                "search",
+                "--out",
+                str(out),
+                "--hidden",
+                "32",
+                "--epochs-size",
+                "1",
+                "--epochs-types",
+                "1",
+                "--epochs-retrain",
+                "1",
+                "--quiet",
+                "--resume",
+                "--max-train",
+                "300",
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
+    with pytest.raises(SystemExit, match="no config 'nope'"):
+        cli.main(["search", "--config", "nope", "--out", str(tmp_path / "x")])
