@@ -22,8 +22,16 @@ from pathlib import Path
 import torch
 
 from . import datasets
-from .hrmas import Genotype, HRMASConfig, HRMASRun, Interrupted, dense_rsnn
-from .training import LossConfig, evaluate, fit
+from .hrmas import (
+    Genotype,
+    HRMASConfig,
+    HRMASRun,
+    Interrupted,
+    classifier_from_genotype,
+    retrain,
+    train_dense_baseline,
+)
+from .training import evaluate
 
 ABLATIONS = {
     "none": {},
@@ -152,19 +160,7 @@ def _dense_baseline(cfg: HRMASConfig, data, device: str, out: Path) -> dict:
     path = out / "dense_baseline.json"
     if path.exists():
         return json.loads(path.read_text())
-    torch.manual_seed(cfg.seed)
-    model = dense_rsnn(data.n_channels, cfg.hidden, data.n_classes, cfg).to(device)
-    res = fit(
-        model,
-        data,
-        cfg.epochs_retrain,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        loss=LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn),
-        seed=cfg.seed,
-        device=device,
-    )
-    result = {"test_acc": res["test_acc"], "seconds": res["seconds"]}
+    result = train_dense_baseline(cfg, data, device=device)
     path.write_text(json.dumps(result, indent=2))
     return result
 
@@ -194,28 +190,8 @@ def cmd_train(args) -> int:
         raise SystemExit(f"output directory {out} exists; choose another --out")
     out.mkdir(parents=True)
     torch.manual_seed(args.seed)
-    from .models import SCMLClassifier
-
-    model = SCMLClassifier(
-        data.n_channels,
-        genotype.n_neurons,
-        data.n_classes,
-        topology=genotype.topology,
-        backend=cfg.backend,
-        neuron=cfg.neuron(),
-        spike_fn=cfg.spike_fn,
-        input_gain=cfg.input_gain,
-    ).to(_device(args.device))
-    res = fit(
-        model,
-        data,
-        cfg.epochs_retrain,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        loss=LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn),
-        seed=args.seed,
-        device=args.device,
-    )
+    model = classifier_from_genotype(genotype, data, cfg)
+    res = retrain(model, data, cfg, args.seed, _device(args.device))
     torch.save(
         {"genotype": genotype.to_dict(), "config": dataclasses.asdict(cfg), "model": model.state_dict()},
         out / "model.pt",
@@ -240,18 +216,7 @@ def cmd_evaluate(args) -> int:
     except Exception as exc:
         raise SystemExit(f"cannot read model {path}: {exc}") from exc
     data = load_data(cfg)
-    from .models import SCMLClassifier
-
-    model = SCMLClassifier(
-        data.n_channels,
-        genotype.n_neurons,
-        data.n_classes,
-        topology=genotype.topology,
-        backend=cfg.backend,
-        neuron=cfg.neuron(),
-        spike_fn=cfg.spike_fn,
-        input_gain=cfg.input_gain,
-    )
+    model = classifier_from_genotype(genotype, data, cfg)
     model.load_state_dict(blob["model"])
     acc = evaluate(model, data.x_test, data.y_test, tau_syn=cfg.tau_syn)
     print(json.dumps({"test_acc": acc}))

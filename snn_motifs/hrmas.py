@@ -36,7 +36,7 @@ from .models import SCMLClassifier
 from .neuron import NeuronParameters
 from .spikl_ip import SpiKLIP
 from .topology import ConnectionType, MotifTopology
-from .training import LossConfig, evaluate, make_loss, train_epoch
+from .training import LossConfig, evaluate, fit, make_loss, train_epoch
 
 __all__ = [
     "HRMASConfig",
@@ -46,6 +46,9 @@ __all__ = [
     "second_order_arch_grad",
     "HRMASRun",
     "dense_rsnn",
+    "train_dense_baseline",
+    "classifier_from_genotype",
+    "retrain",
 ]
 
 
@@ -206,6 +209,44 @@ def dense_rsnn(in_features: int, hidden: int, classes: int, cfg: HRMASConfig) ->
     with torch.no_grad():
         model.hidden.intra_weight.normal_(0.0, 1.0 / math.sqrt(hidden))
     return model
+
+
+def retrain(model: nn.Module, data: SplitData, cfg: HRMASConfig, seed: int, device: str = "cpu") -> dict:
+    """Train ``model`` with the retraining budget and loss of ``cfg`` on the full training set, test once."""
+    return fit(
+        model.to(device),
+        data,
+        cfg.epochs_retrain,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        loss=LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn),
+        seed=seed,
+        device=device,
+    )
+
+
+def classifier_from_genotype(genotype: Genotype, data: SplitData, cfg: HRMASConfig) -> SCMLClassifier:
+    """The network the search found: input -> SC-ML built from ``genotype`` -> spiking output layer."""
+    return SCMLClassifier(
+        data.n_channels,
+        genotype.n_neurons,
+        data.n_classes,
+        topology=genotype.topology,
+        backend=cfg.backend,
+        neuron=cfg.neuron(),
+        spike_fn=cfg.spike_fn,
+        input_gain=cfg.input_gain,
+    )
+
+
+def train_dense_baseline(
+    cfg: HRMASConfig, data: SplitData, seed: int | None = None, device: str = "cpu"
+) -> dict:
+    """Train :func:`dense_rsnn` with the retraining budget of ``cfg`` (no search) and test it once."""
+    seed = cfg.seed if seed is None else seed
+    torch.manual_seed(seed)
+    res = retrain(dense_rsnn(data.n_channels, cfg.hidden, data.n_classes, cfg), data, cfg, seed, device)
+    return {"test_acc": res["test_acc"], "seconds": res["seconds"]}
 
 
 # -- the architecture step (Algorithm 1, line "update alpha") ------------------------------------------------
@@ -487,17 +528,7 @@ class HRMASRun:
         return {"valid_acc": acc, "genotype": Genotype(topo, cfg.hidden).to_dict()}
 
     def _classifier(self, genotype: Genotype) -> SCMLClassifier:
-        cfg = self.cfg
-        return SCMLClassifier(
-            self.data.n_channels,
-            genotype.n_neurons,
-            self.data.n_classes,
-            topology=genotype.topology,
-            backend=cfg.backend,
-            neuron=cfg.neuron(),
-            spike_fn=cfg.spike_fn,
-            input_gain=cfg.input_gain,
-        )
+        return classifier_from_genotype(genotype, self.data, self.cfg)
 
     def _build_final(self, genotype: Genotype, reinit: bool = True) -> None:
         if reinit:

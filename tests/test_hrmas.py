@@ -337,5 +337,16 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
         )
         == 0
     )
+    trained = tmp_path / "trained"
+    genotype = out / "seed0" / "genotype.json"
+    assert (
+        cli.main(["train", "--genotype", str(genotype), "--out", str(trained), "--epochs-retrain", "1"]) == 0
+    )
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--run", str(trained)]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["test_acc"] == json.loads((trained / "result.json").read_text())["test_acc"]
+    with pytest.raises(SystemExit, match="has no model.pt"):
+        cli.main(["evaluate", "--run", str(out)])
     with pytest.raises(SystemExit, match="no config 'nope'"):
         cli.main(["search", "--config", "nope", "--out", str(tmp_path / "x")])
