@@ -9,6 +9,10 @@ Public API (paper concept -> name):
 * LIF neuron (paper 000, eqs 1-4): :class:`NeuronParameters`, :class:`LIFState`, :func:`lif_step`.
 * Neuron backends: :func:`get_adapter`, :func:`available_backends`; adapters in ``snn_motifs.adapters``.
 * SpiKL-IP intrinsic plasticity, eqs 24-26: :class:`SpiKLIP` (a hook for our layers and stock neurons).
+* BIP, paper 003 eqs 20-21: ``learn_leak=True`` on any layer or adapter trains each neuron's leak.
+* ScSr-SNN family (paper 003): :class:`ScSrSNN`, :func:`build_scsr`; SC-ML classifier :class:`SCMLClassifier`.
+* HRMAS (paper 000 sec 2.3): search space :class:`MixedMotifLayer` (eqs 11, 15), search :class:`HRMASRun`
+  (Algorithm 1), result :class:`Genotype`; CLI ``snn-motifs``.
 * Output losses, eqs 29-30: :mod:`snn_motifs.losses` (``kernel_loss``, ``count_loss``, ``predict``).
 * Surrogate spike functions: :mod:`snn_motifs.surrogate`.
 * TSSL-BP (Zhang & Li 2020; paper 000 eq 22, paper 003 eqs 13-19): :class:`TSSLBP` (faithful, our
@@ -18,7 +22,10 @@ Public API (paper concept -> name):
 from . import datasets, losses, surrogate
 from ._optional import MissingDependencyError
 from .backends import available_backends, get_adapter
+from .hrmas import Genotype, HRMASConfig, HRMASRun
 from .layers import Record, SpikingLayer, SpikingLinear
+from .mixed_op import MixedMotifLayer
+from .models import SCMLClassifier, ScSrSNN, build_scsr
 from .neuron import LIFState, NeuronParameters, lif_step
 from .scml import SCML, SelfRecurrent
 from .spikl_ip import IPHandle, SpiKLIP
@@ -33,6 +40,13 @@ __all__ = [
     "SelfRecurrent",
     "SpikingLayer",
     "SpikingLinear",
+    "MixedMotifLayer",
+    "HRMASConfig",
+    "HRMASRun",
+    "Genotype",
+    "SCMLClassifier",
+    "ScSrSNN",
+    "build_scsr",
     "Record",
     "MotifTopology",
     "ConnectionType",
