@@ -125,6 +125,17 @@ def cmd_search(args) -> int:
             run = HRMASRun(run_cfg, data, run_dir, device=device, progress=not args.quiet)
             results.append(run.run(resume=resume))
             print(f"seed {seed}: test accuracy {results[-1]['test_acc']:.4f}", flush=True)
+        if args.compare_ip and cfg.ip and cfg.search == "hrmas":
+            no_ip = dataclasses.replace(cfg, seed=args.seed, ip=False)
+            run_dir = out / "no_ip"
+            (run_dir).mkdir(exist_ok=True)
+            (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(no_ip), indent=2))
+            seed_dir = run_dir / f"seed{args.seed}"
+            if not (seed_dir / "result.json").exists():
+                res = HRMASRun(no_ip, data, seed_dir, device=device, progress=not args.quiet).run(
+                    resume=args.resume and (seed_dir / "checkpoint.pt").exists()
+                )
+                print(f"without IP (seed {args.seed}): test accuracy {res['test_acc']:.4f}", flush=True)
         baseline = None
         if args.baseline:
             baseline = _dense_baseline(cfg, data, device, out)
@@ -257,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the same-size dense-recurrent baseline",
     )
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument(
+        "--compare-ip",
+        dest="compare_ip",
+        action="store_true",
+        help="also run the search without IP (same seed) and overlay the validation curves",
+    )
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--max-train", dest="max_train", type=int, help="use only the first N training samples")
     p.set_defaults(func=cmd_search)

@@ -166,14 +166,14 @@ def plot_run(out: str | Path) -> list[Path]:
             if any("size_probs" in h for h in history):
                 written.append(plot_alpha(history, cfg.effective_options(), seed_dir / "alpha.png"))
     histories = {}
-    for run_dir in [out, *[p for p in out.parent.glob("*") if p.is_dir() and p != out]]:
-        h = run_dir / "seed0" / "history.json"
-        if h.exists() and (run_dir / "config.json").exists():
-            cfg = json.loads((run_dir / "config.json").read_text())
-            if cfg.get("search") == "hrmas":
-                histories[f"{run_dir.name} ({'IP' if cfg.get('ip') else 'no IP'})"] = json.loads(
-                    h.read_text()
-                )
+    for run_dir in (out, out / "no_ip"):
+        for seed_dir in sorted(run_dir.glob("seed*")):
+            h = seed_dir / "history.json"
+            if h.exists() and (run_dir / "config.json").exists():
+                cfg = json.loads((run_dir / "config.json").read_text())
+                if cfg.get("search") == "hrmas":
+                    label = f"{'with' if cfg.get('ip') else 'without'} IP, {seed_dir.name}"
+                    histories[label] = json.loads(h.read_text())
     if histories:
         written.append(plot_validation(histories, out / "validation.png"))
     return written

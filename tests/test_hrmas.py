@@ -303,6 +303,7 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
             "--quiet",
             "--max-train",
             "300",
+            "--compare-ip",
         ]
     )
     captured = capsys.readouterr()
@@ -312,6 +313,8 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert 0 <= summary["mean"] <= 1 and (out / "seed0" / "genotype.json").exists()
     assert (out / "seed0" / "motif.png").exists() and (out / "seed0" / "weights.png").exists()
+    assert (out / "seed0" / "alpha.png").exists() and (out / "validation.png").exists()
+    assert (out / "no_ip" / "seed0" / "history.json").exists() and "without IP" in text
     with pytest.raises(SystemExit, match="exists; pass --resume"):
         cli.main(["search", "--out", str(out), "--hidden", "32"])
     assert (
