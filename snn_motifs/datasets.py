@@ -8,6 +8,7 @@ Every loader returns a :class:`SplitData` of ``x_train [n, T, C]``, ``y_train [n
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -17,7 +18,15 @@ import torch
 
 from ._optional import require
 
-__all__ = ["SplitData", "batches", "load_mnist1d", "load_ti46_alpha", "TI46_ENV"]
+__all__ = [
+    "SplitData",
+    "batches",
+    "load_mnist1d",
+    "load_ti46_alpha",
+    "read_ti46_dat",
+    "load_ti46_dat_dir",
+    "TI46_ENV",
+]
 
 #: environment variable naming the folder of ``ti46_alpha_u1-8.npz``
 TI46_ENV = "SNN_MOTIFS_TI46_ALPHA"
@@ -126,6 +135,10 @@ def load_ti46_alpha(
             speaker, utterance = raw["speaker"], raw["utterance"]
     except (KeyError, ValueError, OSError) as exc:
         raise ValueError(f"{path} is not a TI46-Alpha npz with x/label/speaker/utterance: {exc}") from exc
+    return _split_ti46(x, label, speaker, utterance, split, test_speaker, dtype)
+
+
+def _split_ti46(x, label, speaker, utterance, split, test_speaker, dtype) -> SplitData:
     if split == "speaker_dependent":
         train = utterance <= 6
     elif split == "loso":
@@ -134,6 +147,8 @@ def load_ti46_alpha(
         train = speaker != test_speaker
     else:
         raise ValueError(f"split must be 'speaker_dependent' or 'loso', got {split!r}")
+    if not train.any():
+        raise ValueError(f"split {split!r} leaves no training samples")
     scale = float(x[train].max()) or 1.0
     as_t = lambda a: torch.as_tensor(a / scale, dtype=dtype)  # noqa: E731
     return SplitData(
@@ -143,3 +158,45 @@ def load_ti46_alpha(
         torch.as_tensor(label[~train], dtype=torch.long),
         26,
     )
+
+
+_DAT_NAME = re.compile(r"^(?P<speaker>[a-z]+\d+)_u(?P<utt>\d+)_c(?P<cls>\d+)\.dat$")
+
+
+def read_ti46_dat(path: str | os.PathLike, channels: int = 78) -> torch.Tensor:
+    """One file of the authors' preprocessed text format: ``channels`` lines of ``T`` whitespace-separated
+    values (Lyon cochleagram). Returns time-first ``[T, channels]`` float32."""
+    path = Path(path)
+    try:
+        values = np.loadtxt(path, dtype=np.float32, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a TI46 .dat file (numbers in {channels} lines): {exc}") from exc
+    if values.shape[0] != channels:
+        raise ValueError(f"{path} has {values.shape[0]} lines, expected {channels} channels x T values")
+    return torch.from_numpy(np.ascontiguousarray(values.T))
+
+
+def load_ti46_dat_dir(
+    root: str | os.PathLike,
+    split: str = "speaker_dependent",
+    test_speaker: str = "f1",
+    pad_to: int | None = None,
+) -> SplitData:
+    """A folder of ``<speaker>_u<utterance>_c<class>.dat`` files (the authors' layout, in class
+    sub-folders or flat), zero-padded to the longest sample (or ``pad_to``) and split like
+    :func:`load_ti46_alpha`."""
+    files = sorted(Path(root).rglob("*.dat"))
+    parsed = [(f, _DAT_NAME.match(f.name)) for f in files]
+    parsed = [(f, m) for f, m in parsed if m]
+    if not parsed:
+        raise FileNotFoundError(f"no <speaker>_u<utterance>_c<class>.dat files under {root}")
+    seqs = [read_ti46_dat(f) for f, _ in parsed]
+    steps = pad_to or max(len(s) for s in seqs)
+    x = np.zeros((len(seqs), steps, seqs[0].shape[1]), dtype=np.float32)
+    for i, seq in enumerate(seqs):
+        n = min(len(seq), steps)
+        x[i, :n] = seq[:n].numpy()
+    label = np.array([int(m["cls"]) for _, m in parsed])
+    speaker = np.array([m["speaker"] for _, m in parsed])
+    utterance = np.array([int(m["utt"]) for _, m in parsed])
+    return _split_ti46(x, label, speaker, utterance, split, test_speaker, torch.float32)

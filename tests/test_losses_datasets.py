@@ -142,3 +142,39 @@ def test_mnist1d_missing_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "mnist1d.data", None)
     with pytest.raises(MissingDependencyError, match=r"snn-motifs\[data\]"):
         datasets.load_mnist1d()
+
+
+@pytest.mark.skipif(
+    not (SHARED_TI46 / "raw_sample").exists(), reason="real TI46-Alpha raw sample not present"
+)
+def test_authors_dat_format_matches_the_npz():
+    x = datasets.read_ti46_dat(SHARED_TI46 / "raw_sample" / "f1_u1_c3.dat")
+    raw = np.load(SHARED_TI46 / "ti46_alpha_u1-8.npz")
+    i = int(np.where((raw["speaker"] == "f1") & (raw["utterance"] == 1) & (raw["label"] == 3))[0][0])
+    n = int(raw["length"][i])
+    assert x.shape == (n, 78)
+    np.testing.assert_allclose(x.numpy(), raw["x"][i][:n], rtol=1e-6, atol=1e-12)
+
+
+def test_dat_dir_loader_on_fake_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for spk in ("f1", "m2"):
+        for utt in (1, 7):
+            for cls in (0, 25):
+                folder = tmp_path / str(cls)
+                folder.mkdir(exist_ok=True)
+                steps = int(rng.integers(5, 9))
+                np.savetxt(folder / f"{spk}_u{utt}_c{cls}.dat", rng.random((78, steps)) * 1e-4)
+    (tmp_path / "notes.dat").write_text("ignored: not the naming scheme")
+    sd = datasets.load_ti46_dat_dir(tmp_path)
+    assert sd.x_train.shape[0] == 4 and sd.x_test.shape[0] == 4 and sd.x_train.shape[2] == 78
+    assert set(sd.y_train.tolist()) == {0, 25} and float(sd.x_train.max()) == pytest.approx(1.0)
+    loso = datasets.load_ti46_dat_dir(tmp_path, split="loso", test_speaker="m2", pad_to=6)
+    assert loso.x_test.shape == (4, 6, 78)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "f1_u1_c0.dat").write_text("1 2 3\n4 5 6\n")
+    with pytest.raises(ValueError, match="has 2 lines, expected 78"):
+        datasets.read_ti46_dat(bad / "f1_u1_c0.dat")
+    with pytest.raises(FileNotFoundError, match="no <speaker>_u<utterance>_c<class>.dat"):
+        datasets.load_ti46_dat_dir(tmp_path / "empty_nothing_here")
