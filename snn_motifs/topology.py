@@ -85,6 +85,9 @@ def check_motif_size(n_neurons: int, motif_size: int) -> None:
 
 def _type_tensor(value, shape: tuple[int, ...], what: str) -> torch.Tensor:
     raw = value.detach().cpu().tolist() if isinstance(value, torch.Tensor) else value
+    if isinstance(raw, (list, tuple)):  # rows may be strings of letters: ["eine", "eein", ...]
+        names = {m.name.lower() for m in ConnectionType}
+        raw = [list(r) if isinstance(r, str) and r.lower() not in names else r for r in raw]
     try:
         mapped = _map_nested(raw, lambda x: int(ConnectionType.parse(x)))
     except (TypeError, ValueError) as exc:
@@ -110,7 +113,8 @@ class MotifTopology:
 
     Args:
         motif_size: ``v``.
-        intra: ``[v, v]`` connection types (ints, names or :class:`ConnectionType`), ``[post, pre]``.
+        intra: ``[v, v]`` connection types (ints, names, letters ``n/e/i/f`` or :class:`ConnectionType`),
+            ``[post, pre]``; rows may be strings of letters, e.g. ``["ei", "ne"]``.
         lateral: ``[2, v]`` types of the lateral inputs of each position, row 0 from ``i - v``, row 1
             from ``i + v``.
     """
