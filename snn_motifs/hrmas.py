@@ -473,7 +473,7 @@ class HRMASRun:
             loss.backward()
             nn.utils.clip_grad_norm_(model.weight_parameters(), 1.0)
             self.w_opt.step()
-            w_losses.append(float(loss))
+            w_losses.append(loss.item())
             if self.ip is not None:  # (c) SpiKL-IP over the IP window
                 with self.ip.window(), torch.no_grad():
                     for k, (xi, _) in enumerate(
