@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from snn_motifs._checks import check_positive_int
 from snn_motifs.neuron import LIFState, NeuronParameters, zero_state
 from snn_motifs.surrogate import resolve_spike_fn
 
@@ -67,8 +68,7 @@ class NeuronAdapter(nn.Module):
         learn_gain: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(n_neurons, int) or isinstance(n_neurons, bool) or n_neurons < 1:
-            raise ValueError(f"n_neurons must be a positive int, got {n_neurons!r}")
+        check_positive_int("n_neurons", n_neurons)
         self.n_neurons = n_neurons
         self.params = params if params is not None else NeuronParameters()
         self.spike_fn = resolve_spike_fn(spike_fn)
@@ -114,8 +114,7 @@ class NeuronAdapter(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> LIFState:
         """Zero state for ``batch_size`` samples, on the module's device/dtype unless given."""
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_positive_int("batch_size", batch_size)
         device = device if device is not None else self.tau_mem.device
         dtype = dtype if dtype is not None else self.tau_mem.dtype
         return zero_state(batch_size, self.n_neurons, device, dtype)

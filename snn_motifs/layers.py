@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ._checks import check_positive_int
 from .backends import get_adapter
 from .neuron import LIFState, NeuronParameters
 from .recurrence import from_motif_layout, recurrent_current, to_motif_layout
@@ -88,10 +89,8 @@ class SpikingLayer(nn.Module):
         fused: bool = True,
     ) -> None:
         super().__init__()
-        if not isinstance(in_features, int) or isinstance(in_features, bool) or in_features < 1:
-            raise ValueError(f"in_features must be a positive int, got {in_features!r}")
-        if not isinstance(n_neurons, int) or isinstance(n_neurons, bool) or n_neurons < 1:
-            raise ValueError(f"n_neurons must be a positive int, got {n_neurons!r}")
+        check_positive_int("in_features", in_features)
+        check_positive_int("n_neurons", n_neurons)
         self.in_features = in_features
         self.n_neurons = n_neurons
         self.batch_first = batch_first

@@ -34,15 +34,7 @@ class SCML(SpikingLayer):
 
     Recurrent weights are per edge, ``intra_weight`` ``[N/v, v, v]`` and ``lateral_weight`` ``[2, N/v, v]``:
     O(N v) storage and compute. Excitatory edges start at 0.2 and stay positive, inhibitory edges are
-    fixed at -2 (sec 3.1.3).
-
-    Step API (snnTorch-tutorial style)::
-
-        state = layer.init_state(batch_size)
-        for t in range(num_steps):
-            spk, state = layer(x[t], state)
-
-    Sequence API: ``spikes, state = layer.run(x)`` with ``x`` ``[T, B, F]``.
+    fixed at -2 (sec 3.1.3). Step and sequence APIs as in :class:`~snn_motifs.layers.SpikingLayer`.
     """
 
     def __init__(

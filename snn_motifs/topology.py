@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._checks import check_positive_int
+
 __all__ = [
     "ConnectionType",
     "MotifTopology",
@@ -67,10 +69,8 @@ class ConnectionType(enum.IntEnum):
 
 def check_motif_size(n_neurons: int, motif_size: int) -> None:
     """Raise ``ValueError`` unless ``1 <= motif_size <= n_neurons`` and ``motif_size`` divides it."""
-    if not isinstance(n_neurons, int) or isinstance(n_neurons, bool) or n_neurons < 1:
-        raise ValueError(f"n_neurons must be a positive int, got {n_neurons!r}")
-    if not isinstance(motif_size, int) or isinstance(motif_size, bool) or motif_size < 1:
-        raise ValueError(f"motif_size must be a positive int, got {motif_size!r}")
+    check_positive_int("n_neurons", n_neurons)
+    check_positive_int("motif_size", motif_size)
     if motif_size > n_neurons:
         raise ValueError(
             f"motif_size v={motif_size} is larger than the layer (N={n_neurons}); choose v <= N."
@@ -125,8 +125,7 @@ class MotifTopology:
 
     def __post_init__(self) -> None:
         v = self.motif_size
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"motif_size must be a positive int, got {v!r}")
+        check_positive_int("motif_size", v)
         object.__setattr__(self, "intra", _type_tensor(self.intra, (v, v), "intra topology"))
         object.__setattr__(self, "lateral", _type_tensor(self.lateral, (2, v), "lateral topology"))
 
