@@ -25,6 +25,8 @@ __all__ = [
     "load_ti46_alpha",
     "read_ti46_dat",
     "load_ti46_dat_dir",
+    "load_ti46_raw",
+    "lyon_cochleagram",
     "TI46_ENV",
 ]
 
@@ -199,4 +201,72 @@ def load_ti46_dat_dir(
     label = np.array([int(m["cls"]) for _, m in parsed])
     speaker = np.array([m["speaker"] for _, m in parsed])
     utterance = np.array([int(m["utt"]) for _, m in parsed])
+    return _split_ti46(x, label, speaker, utterance, split, test_speaker, torch.float32)
+
+
+_RAW_NAME = r"^(?P<speaker>[a-z]+\d+)_u(?P<utt>\d+)_c(?P<cls>\d+)\.wav$"
+
+
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:
+    import wave
+
+    try:
+        with wave.open(str(path), "rb") as fh:
+            rate, width, channels = fh.getframerate(), fh.getsampwidth(), fh.getnchannels()
+            frames = fh.readframes(fh.getnframes())
+    except (wave.Error, EOFError, OSError) as exc:
+        raise ValueError(
+            f"{path} is not a readable PCM WAV file ({exc}); convert SPHERE files with sox"
+        ) from exc
+    if width != 2:
+        raise ValueError(f"{path}: only 16-bit PCM WAV is supported, got {8 * width}-bit")
+    audio = np.frombuffer(frames, dtype="<i2").astype(np.float64) / 32768.0
+    return audio.reshape(-1, channels).mean(axis=1), rate
+
+
+def lyon_cochleagram(audio: np.ndarray, rate: int, seconds: float = 1.0) -> np.ndarray:
+    """The papers' preprocessing: resample to 12.5 kHz, pad/crop to ``seconds``, Lyon's passive ear
+    model with decimation 125 -> ``[100 * seconds, 78]`` (time-first). Needs the ``[ti46raw]`` extra."""
+    calc_mod = require("lyon.calc", "ti46raw", "TI46 raw-audio preprocessing (Lyon's ear model)")
+    target = 12500
+    if rate != target:  # linear-interpolation resampling; TI46 itself is recorded at 12.5 kHz
+        t_new = np.arange(int(round(len(audio) * target / rate))) / target
+        audio = np.interp(t_new, np.arange(len(audio)) / rate, audio)
+    n = int(round(seconds * target))
+    audio = np.pad(audio[:n], (0, max(0, n - len(audio))))
+    return calc_mod.LyonCalc().lyon_passive_ear(audio, target, 125).astype(np.float32)
+
+
+def load_ti46_raw(
+    root: str | os.PathLike,
+    split: str = "speaker_dependent",
+    test_speaker: str = "f1",
+    pattern: str = _RAW_NAME,
+    cache: str | os.PathLike | None = None,
+) -> SplitData:
+    """A user-supplied raw TI46 corpus (16-bit WAV; convert the LDC's SPHERE files with ``sox``) through the
+    papers' preprocessing (:func:`lyon_cochleagram`: 12.5 kHz, 78 channels x 100 steps).
+
+    ``pattern`` is a regular expression on file names with named groups ``speaker``, ``utt`` and ``cls``
+    (class index 0-25); the default matches ``f1_u1_c0.wav``. ``cache`` names an ``.npz`` to reuse the
+    cochleagrams on later calls. Split as :func:`load_ti46_alpha`.
+    """
+    if cache is not None and Path(cache).exists():
+        with np.load(cache, allow_pickle=False) as raw:
+            x, label, speaker, utterance = raw["x"], raw["label"], raw["speaker"], raw["utterance"]
+        return _split_ti46(x, label, speaker, utterance, split, test_speaker, torch.float32)
+    rx = re.compile(pattern)
+    files = [(f, rx.match(f.name)) for f in sorted(Path(root).rglob("*.wav"))]
+    files = [(f, m) for f, m in files if m]
+    if not files:
+        raise FileNotFoundError(
+            f"no WAV files matching {pattern!r} under {root}: put the TI46 letters there as 16-bit WAV "
+            "named like f1_u1_c0.wav (speaker, utterance, class 0-25), or pass pattern="
+        )
+    x = np.stack([lyon_cochleagram(*_read_wav(f)) for f, _ in files])
+    label = np.array([int(m["cls"]) for _, m in files])
+    speaker = np.array([m["speaker"] for _, m in files])
+    utterance = np.array([int(m["utt"]) for _, m in files])
+    if cache is not None:
+        np.savez(cache, x=x, label=label, speaker=speaker, utterance=utterance)
     return _split_ti46(x, label, speaker, utterance, split, test_speaker, torch.float32)

@@ -178,3 +178,46 @@ def test_dat_dir_loader_on_fake_files(tmp_path):
         datasets.read_ti46_dat(bad / "f1_u1_c0.dat")
     with pytest.raises(FileNotFoundError, match="no <speaker>_u<utterance>_c<class>.dat"):
         datasets.load_ti46_dat_dir(tmp_path / "empty_nothing_here")
+
+
+def _write_wav(path, seconds, rate, freq):
+    import wave
+
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(rate)
+        fh.writeframes(pcm.tobytes())
+
+
+def test_ti46_raw_corpus_through_lyon(tmp_path):
+    pytest.importorskip("lyon.calc")
+    for spk, freq in (("f1", 300.0), ("m1", 900.0)):
+        for utt in (1, 7):
+            for cls in (0, 1):
+                rate = 16000 if cls else 12500  # resampled to 12.5 kHz
+                _write_wav(tmp_path / f"{spk}_u{utt}_c{cls}.wav", 0.3, rate, freq * (1 + cls))
+    cache = tmp_path / "cochleagrams.npz"
+    sd = datasets.load_ti46_raw(tmp_path, cache=cache)
+    assert sd.x_train.shape == (4, 100, 78) and sd.x_test.shape == (4, 100, 78)
+    assert cache.exists() and float(sd.x_train.max()) == pytest.approx(1.0)
+    assert float(sd.x_train[:, 70:].abs().max()) < 0.05  # 0.3 s of sound, then decay into silence
+    again = datasets.load_ti46_raw(tmp_path / "elsewhere", cache=cache, split="loso", test_speaker="m1")
+    assert again.x_test.shape == (4, 100, 78)
+    high = datasets.lyon_cochleagram(np.sin(np.arange(12500) * 2 * np.pi * 3000 / 12500), 12500)
+    low = datasets.lyon_cochleagram(np.sin(np.arange(12500) * 2 * np.pi * 200 / 12500), 12500)
+    assert high[50:].mean(0).argmax() != low[50:].mean(0).argmax()  # different cochlear channels respond
+
+
+def test_ti46_raw_errors(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="16-bit WAV"):
+        datasets.load_ti46_raw(tmp_path)
+    (tmp_path / "f1_u1_c0.wav").write_bytes(b"RIFF not really")
+    with pytest.raises(ValueError, match="not a readable PCM WAV"):
+        datasets.load_ti46_raw(tmp_path)
+    monkeypatch.setitem(sys.modules, "lyon", None)
+    monkeypatch.setitem(sys.modules, "lyon.calc", None)
+    with pytest.raises(MissingDependencyError, match=r"snn-motifs\[ti46raw\]"):
+        datasets.lyon_cochleagram(np.zeros(100), 12500)
