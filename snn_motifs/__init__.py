@@ -19,7 +19,7 @@ Public API (paper concept -> name):
   layers), :func:`tssl_bp` (snnTorch ``spike_grad``), :func:`register_norse_tssl` (Norse ``method``).
 """
 
-from . import datasets, losses, surrogate
+from . import datasets, event_datasets, losses, surrogate
 from ._optional import MissingDependencyError
 from .backends import available_backends, get_adapter
 from .hrmas import Genotype, HRMASConfig, HRMASRun
@@ -59,6 +59,7 @@ __all__ = [
     "surrogate",
     "losses",
     "datasets",
+    "event_datasets",
     "TSSLBP",
     "SpiKLIP",
     "IPHandle",
