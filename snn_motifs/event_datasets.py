@@ -2,19 +2,20 @@
 
 Recipes (Table 1 of paper 000 where it applies):
 
-========== ====================== ========================== ======== ==========
-name       tonic class            frames                     T        channels
-========== ====================== ========================== ======== ==========
-nmnist     ``NMNIST``             34 x 34 x 2                100      2312
-shd        ``SHD``                700 cochlear units         100      700
-========== ====================== ========================== ======== ==========
+=========== ====================== ============================ ======== ==========
+name        tonic class            frames                       T        channels
+=========== ====================== ============================ ======== ==========
+nmnist      ``NMNIST``             34 x 34 x 2                  100      2312
+dvsgesture  ``DVSGesture``         128 x 128 x 2, P4 -> 32x32x2 400      2048
+ntidigits18 ``NTIDIGITS18``        64 channels, single digits   300      64
+shd         ``SHD``                700 cochlear units           100      700
+=========== ====================== ============================ ======== ==========
 
 Events become frames with ``tonic.transforms.ToFrame(sensor_size, n_time_bins=T)``, flattened to
 ``[T, channels]`` float tensors; batches are padded and stacked time-first by
 ``tonic.collation.PadTensors(batch_first=False)``; ``cache_dir`` wraps the set in ``tonic.DiskCachedDataset``.
 Nothing here downloads unless you pass ``download=True``: put the files where tonic expects them
-(``<root>/<ClassName>/...``) or let tonic fetch them once. DVS-Gesture (P4, T = 400) and N-TIDIGITS18
-(T = 300) are not wired up yet.
+(``<root>/<ClassName>/...``) or let tonic fetch them once.
 """
 
 from __future__ import annotations
@@ -35,10 +36,14 @@ class EventRecipe:
     tonic_class: str
     n_time_bins: int
     classes: int
+    spatial_factor: float = 1.0  # tonic.transforms.Downsample, e.g. 0.25 for DVS-Gesture's "P4"
+    kwargs: tuple = ()  # extra constructor arguments
 
 
 TONIC_RECIPES: dict[str, EventRecipe] = {
     "nmnist": EventRecipe("NMNIST", 100, 10),
+    "dvsgesture": EventRecipe("DVSGesture", 400, 11, spatial_factor=0.25),
+    "ntidigits18": EventRecipe("NTIDIGITS18", 300, 11, kwargs=(("single_digits", True),)),
     "shd": EventRecipe("SHD", 100, 20),
 }
 
@@ -94,11 +99,13 @@ def event_dataset(
     cls = getattr(tonic.datasets, recipe.tonic_class)
     if not download:
         cls = _offline(cls)
-    frames = tonic.transforms.ToFrame(
-        sensor_size=cls.sensor_size, n_time_bins=n_time_bins or recipe.n_time_bins
-    )
-    transform = tonic.transforms.Compose([frames, _ToTimeFirst()])
-    dataset = cls(save_to=str(root), train=train, transform=transform)
+    steps, sensor = [], tuple(cls.sensor_size)
+    if recipe.spatial_factor != 1:  # DVS-Gesture "P4": 128 x 128 -> 32 x 32
+        steps.append(tonic.transforms.Downsample(spatial_factor=recipe.spatial_factor))
+        sensor = (int(sensor[0] * recipe.spatial_factor), int(sensor[1] * recipe.spatial_factor), sensor[2])
+    steps.append(tonic.transforms.ToFrame(sensor_size=sensor, n_time_bins=n_time_bins or recipe.n_time_bins))
+    transform = tonic.transforms.Compose([*steps, _ToTimeFirst()])
+    dataset = cls(save_to=str(root), train=train, transform=transform, **dict(recipe.kwargs))
     if cache_dir is not None:
         dataset = tonic.DiskCachedDataset(dataset, cache_path=str(cache_dir))
     return _Tensors(dataset)

@@ -57,6 +57,44 @@ def test_shd_frames_from_fake_h5(tmp_path, monkeypatch):
     assert torch.equal(again, frames)
 
 
+def test_dvsgesture_p4_frames_from_fake_npy(tmp_path, monkeypatch):
+    monkeypatch.setattr(tonic.datasets.DVSGesture, "_check_exists", lambda self: True)
+    folder = tmp_path / "DVSGesture" / "ibmGestureTrain" / "user01_fluorescent"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    events = np.stack(
+        [
+            rng.integers(0, 128, 300),
+            rng.integers(0, 128, 300),
+            rng.integers(0, 2, 300),
+            np.sort(rng.integers(0, 2000, 300)),
+        ],
+        axis=1,
+    ).astype(np.float64)  # x, y, p, t [ms]
+    np.save(folder / "4.npy", events)
+    ds = event_dataset("dvsgesture", tmp_path, n_time_bins=20)
+    frames, target = ds[0]
+    assert frames.shape == (20, 32 * 32 * 2) and target == 4  # P4: 128 x 128 -> 32 x 32
+    assert 295 <= float(frames.sum()) <= 300
+
+
+def test_ntidigits18_single_digit_frames_from_fake_hdf5(tmp_path, monkeypatch):
+    h5py = pytest.importorskip("h5py")
+    monkeypatch.setattr(tonic.datasets.NTIDIGITS18, "_check_exists", lambda self: True)
+    folder = tmp_path / "NTIDIGITS18"
+    folder.mkdir()
+    with h5py.File(folder / "n-tidigits.hdf5", "w") as f:
+        ids = ["man-ae-7", "woman-bc-z", "man-cd-12"]  # the two-digit sample is skipped (single digits)
+        f["train_labels"] = np.array([i.encode() for i in ids])
+        for k, sample in enumerate(ids):
+            f[f"train_addresses/{sample}"] = np.arange(10 + k) % 64
+            f[f"train_timestamps/{sample}"] = np.linspace(0, 0.9, 10 + k)
+    ds = event_dataset("ntidigits18", tmp_path)
+    assert len(ds) == 2
+    frames, target = ds[1]
+    assert frames.shape == (300, 64) and target == 10  # 'z'
+
+
 def test_missing_files_never_download(tmp_path):
     with pytest.raises(FileNotFoundError, match="NMNIST files not found under .*download=True"):
         event_dataset("nmnist", tmp_path)
