@@ -40,16 +40,19 @@ class NorseLIF(NeuronAdapter):
         if " at 0x" in self.method:  # an anonymous callable: name it by identity
             self.method = f"snn_motifs:{type(self.spike_fn).__name__}@{id(self.spike_fn):x}"
         ensure_registered(self.method, self.spike_fn)
+        # constants of every step, made once (they follow .to() as buffers)
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
+        self.register_buffer("_tau_syn_inv", torch.tensor(1.0 / self.params.tau_syn), persistent=False)
+        self.register_buffer("_v_th", torch.tensor(self.v_threshold), persistent=False)
 
     def _parameters_now(self):
         ensure_registered(self.method, self.spike_fn)  # survives a user's unregister_method()
         zero = self._zero
         return self._lif.LIFParameters(
-            tau_syn_inv=zero.new_tensor(1.0 / self.params.tau_syn),
+            tau_syn_inv=self._tau_syn_inv,
             tau_mem_inv=self.tau_inv(),
             v_leak=zero,
-            v_th=zero.new_tensor(self.v_threshold),
+            v_th=self._v_th,
             v_reset=zero,
             method=self.method,
             alpha=zero,

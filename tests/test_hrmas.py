@@ -287,25 +287,22 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
     from snn_motifs import cli
 
     out = tmp_path / "run"
-    code = cli.main(
-        [
-            "search",
-            "--out",
-            str(out),
-            "--hidden",
-            "32",
-            "--epochs-size",
-            "1",
-            "--epochs-types",
-            "1",
-            "--epochs-retrain",
-            "1",
-            "--quiet",
-            "--max-train",
-            "300",
-            "--compare-ip",
-        ]
-    )
+    quick = [
+        "--out",
+        str(out),
+        "--hidden",
+        "32",
+        "--epochs-size",
+        "1",
+        "--epochs-types",
+        "1",
+        "--epochs-retrain",
+        "1",
+        "--quiet",
+        "--max-train",
+        "300",
+    ]
+    code = cli.main(["search", *quick, "--compare-ip"])
     captured = capsys.readouterr()
     text = captured.out
     assert code == 0, captured.err
@@ -317,29 +314,7 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
     assert (out / "no_ip" / "seed0" / "history.json").exists() and "without IP" in text
     with pytest.raises(SystemExit, match="exists; pass --resume"):
         cli.main(["search", "--out", str(out), "--hidden", "32"])
-    assert (
-        cli.main(
-            [
-                "search",
-                "--out",
-                str(out),
-                "--hidden",
-                "32",
-                "--epochs-size",
-                "1",
-                "--epochs-types",
-                "1",
-                "--epochs-retrain",
-                "1",
-                "--quiet",
-                "--resume",
-                "--max-train",
-                "300",
-                "--no-plots",
-            ]
-        )
-        == 0
-    )
+    assert cli.main(["search", *quick, "--resume", "--no-plots"]) == 0
     trained = tmp_path / "trained"
     genotype = out / "seed0" / "genotype.json"
     assert (

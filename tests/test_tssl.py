@@ -154,28 +154,34 @@ def test_stock_snntorch_leaky_with_tssl_bp():
     fc1, fc2 = nn.Linear(10, 20), nn.Linear(20, 2)
     lif1 = snn.Leaky(beta=0.8, spike_grad=tssl_bp())
     lif2 = snn.Leaky(beta=0.8, spike_grad=tssl_bp())
-    x, labels = _toy_task()
-    opt = torch.optim.Adam([*fc1.parameters(), *fc2.parameters()], lr=1e-2)
-    losses = []
-    for _ in range(40):
+
+    def net(x):
         mem1, mem2, out = torch.zeros(16, 20), torch.zeros(16, 2), []
         for t in range(x.shape[0]):
             s1, mem1 = lif1(fc1(x[t]), mem1)
             s2, mem2 = lif2(fc2(s1), mem2)
             out.append(s2)
-        loss = nn.functional.cross_entropy(torch.stack(out).sum(0), labels)
+        return torch.stack(out).sum(0)
+
+    losses = _train_toy(net, [*fc1.parameters(), *fc2.parameters()], lr=1e-2)
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def _train_toy(net, params, lr: float, steps: int = 40) -> list[float]:
+    """Adam on a rate-coded two-class task; ``net(x [T, B, 10]) -> logits [B, 2]``. Returns the losses."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (16,), generator=g)
+    rates = torch.where(labels[:, None] == 0, torch.linspace(0.05, 0.6, 10), torch.linspace(0.6, 0.05, 10))
+    x = (torch.rand(25, 16, 10, generator=g) < rates).float()
+    opt = torch.optim.Adam(params, lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(net(x), labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0]
-
-
-def _toy_task():
-    g = torch.Generator().manual_seed(0)
-    labels = torch.randint(0, 2, (16,), generator=g)
-    rates = torch.where(labels[:, None] == 0, torch.linspace(0.05, 0.6, 10), torch.linspace(0.6, 0.05, 10))
-    return (torch.rand(25, 16, 10, generator=g) < rates).float(), labels
+    return losses
 
 
 @needs_norse
@@ -201,21 +207,17 @@ def test_stock_norse_lifcell_with_method_tssl():
         torch.manual_seed(0)
         fc1, fc2 = nn.Linear(10, 20), nn.Linear(20, 2)
         lif1, lif2 = LIFCell(p), LIFCell(p)
-        x, labels = _toy_task()
-        opt = torch.optim.Adam([*fc1.parameters(), *fc2.parameters()], lr=2e-2)
-        losses = []
-        for _ in range(40):
+
+        def net(x):
             s1 = s2 = None
             out = []
             for t in range(x.shape[0]):
                 z1, s1 = lif1(fc1(x[t]) * 20, s1)
                 z2, s2 = lif2(fc2(z1) * 20, s2)
                 out.append(s2.v)
-            loss = nn.functional.cross_entropy(torch.stack(out).sum(0), labels)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            return torch.stack(out).sum(0)
+
+        losses = _train_toy(net, [*fc1.parameters(), *fc2.parameters()], lr=2e-2)
         assert losses[-1] < 0.7 * losses[0]
     finally:
         unregister_norse_tssl()
