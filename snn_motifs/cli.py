@@ -5,6 +5,7 @@ snn-motifs search --config ti46_alpha --ti46-root DATA --seeds 5 --out runs/ti46
 snn-motifs search --ablation no-ip      # random | no-ip | no-motif | no-lateral | dense | second-order
 snn-motifs train --genotype runs/x/seed0/genotype.json --out runs/retrain
 snn-motifs evaluate --run runs/x/seed0
+snn-motifs export-nir --run runs/x/seed0 --out model.nir   # NIR graph for snnTorch / Norse
 snn-motifs plot --run runs/x
 """
 
@@ -18,6 +19,7 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -214,23 +216,66 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
-    path = Path(args.run)
-    if path.is_dir():
-        if not (path / "model.pt").exists():
-            raise SystemExit(f"{path} has no model.pt; evaluate a directory written by 'snn-motifs train'")
-        path = path / "model.pt"
+def _trained_file(path: Path) -> Path:
+    """``model.pt`` of 'snn-motifs train', or ``checkpoint.pt`` of a finished search seed directory."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise SystemExit(f"no such file or directory: {path}")
+    for candidate in (path / "model.pt", path / "checkpoint.pt", *sorted(path.glob("seed*/checkpoint.pt"))):
+        if candidate.is_file():
+            return candidate
+    raise SystemExit(
+        f"{path} has no model.pt or checkpoint.pt; give a directory written by 'snn-motifs train' "
+        "or a search output (seedN/ directory)"
+    )
+
+
+def load_trained(path: str | Path) -> tuple[torch.nn.Module, Genotype, HRMASConfig]:
+    """Rebuild the trained SC-ML classifier of a 'train' directory or a finished search seed.
+
+    Layer sizes come from the saved weights, so no data set is loaded.
+    """
+    file = _trained_file(Path(path))
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        genotype = Genotype.from_dict(blob["genotype"])
+        blob = torch.load(file, map_location="cpu", weights_only=False)
         cfg = HRMASConfig.from_dict(blob["config"])
+        if "genotype" in blob:  # snn-motifs train
+            genotype, state = Genotype.from_dict(blob["genotype"]), blob["model"]
+        else:  # HRMASRun checkpoint: the retrained network is 'final_model'
+            state = blob.get("final_model")
+            if state is None:
+                raise ValueError("the search has not reached retraining yet (resume it first)")
+            genotype = Genotype.from_json(file.parent / "genotype.json")
+        shapes = SimpleNamespace(n_channels=state["hidden.fc.weight"].shape[1])
+        shapes.n_classes = state["output.fc.weight"].shape[0]
+        model = classifier_from_genotype(genotype, shapes, cfg)
+        model.load_state_dict(state)
+    except SystemExit:
+        raise
     except Exception as exc:
-        raise SystemExit(f"cannot read model {path}: {exc}") from exc
+        raise SystemExit(f"cannot read a trained model from {file}: {type(exc).__name__}: {exc}") from exc
+    return model, genotype, cfg
+
+
+def cmd_evaluate(args) -> int:
+    model, _, cfg = load_trained(args.run)
     data = load_data(cfg)
-    model = classifier_from_genotype(genotype, data, cfg)
-    model.load_state_dict(blob["model"])
     acc = evaluate(model, data.x_test, data.y_test, tau_syn=cfg.tau_syn)
     print(json.dumps({"test_acc": acc}))
+    return 0
+
+
+def cmd_export_nir(args) -> int:
+    from .nir_export import export_nir
+
+    model, genotype, _ = load_trained(args.run)
+    out = Path(args.out)
+    if out.suffix != ".nir":
+        out = out.with_suffix(".nir") if out.suffix else out / "model.nir"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_nir(model, out, dt=args.dt, recurrent_subgraphs=not args.flat)
+    print(f"wrote {out} ({genotype.summary()}, dt={args.dt} s)")
     return 0
 
 
@@ -284,9 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="test accuracy of a trained model (model.pt)")
+    p = sub.add_parser("evaluate", help="test accuracy of a trained model (train dir or search seed)")
     p.add_argument("--run", required=True)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export-nir", help="write a trained model (train dir or search seed) as a NIR graph")
+    p.add_argument("--run", required=True, help="model.pt, a 'train' directory or a search seedN/ directory")
+    p.add_argument("--out", required=True, help="output .nir file")
+    p.add_argument("--dt", type=float, default=1e-4, help="seconds per step (snnTorch reads only 1e-4)")
+    p.add_argument("--flat", action="store_true", help="flat recurrent cycles (Norse only)")
+    p.set_defaults(func=cmd_export_nir)
 
     p = sub.add_parser("plot", help="figures of a search output directory")
     p.add_argument("--run", required=True)

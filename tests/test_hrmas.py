@@ -324,7 +324,34 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
     assert cli.main(["evaluate", "--run", str(trained)]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["test_acc"] == json.loads((trained / "result.json").read_text())["test_acc"]
-    with pytest.raises(SystemExit, match="has no model.pt"):
-        cli.main(["evaluate", "--run", str(out)])
+    # a search output evaluates (and exports) its retrained network from seedN/checkpoint.pt
+    assert cli.main(["evaluate", "--run", str(out)]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["test_acc"] == json.loads((out / "seed0" / "result.json").read_text())["test_acc"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="has no model.pt or checkpoint.pt"):
+        cli.main(["evaluate", "--run", str(tmp_path / "empty")])
+    _check_cli_export_nir(tmp_path, out / "seed0", trained, capsys)
     with pytest.raises(SystemExit, match="no config 'nope'"):
         cli.main(["search", "--config", "nope", "--out", str(tmp_path / "x")])
+
+
+def _check_cli_export_nir(tmp_path, seed_dir, trained, capsys):
+    """`snn-motifs export-nir` writes the trained classifier; Norse's importer reproduces its spikes."""
+    from snn_motifs import cli
+    from snn_motifs.nir_export import import_norse, run_imported
+
+    for run in (seed_dir, trained):
+        target = tmp_path / f"{run.name}.nir"
+        assert cli.main(["export-nir", "--run", str(run), "--out", str(target)]) == 0
+        assert "wrote" in capsys.readouterr().out and target.is_file()
+        model, _, cfg = cli.load_trained(run)
+        data = cli.load_data(cfg)
+        x = data.x_test[:8].transpose(0, 1)  # [T, B, F]
+        with torch.no_grad():
+            expected = model(x)
+        assert torch.equal(run_imported(import_norse(target), x), expected)
+    with pytest.raises(SystemExit, match="cannot read a trained model"):
+        bad = tmp_path / "bad.pt"
+        bad.write_bytes(b"not a checkpoint")
+        cli.main(["export-nir", "--run", str(bad), "--out", str(tmp_path / "bad.nir")])

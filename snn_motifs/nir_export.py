@@ -1,0 +1,409 @@
+"""Export SC-ML and ScSr-SNN networks to NIR, the Neuromorphic Intermediate Representation, and run
+them back through snnTorch's or Norse's NIR importer.
+
+NIR describes neurons in continuous time. Our neuron (paper 000, eqs 1-4, :mod:`snn_motifs.neuron`) is
+a discrete-time model with ``dt = 1`` step, so the export picks a physical step ``dt`` (seconds) and
+writes each layer as a ``CubaLIF`` node whose forward-Euler discretisation at that ``dt`` is our
+neuron *exactly*::
+
+    NIR CubaLIF (Euler, step dt)                          ours (eqs 1-4), per neuron i
+    I[t] = (1 - dt/tau_syn) I[t-1] + dt/tau_syn w_in c'    I[t] = (1 - 1/tau_s) I[t-1] + R_i c[t]
+    v[t] = (1 - dt/tau_mem) v[t-1] + dt/tau_mem r I[t]     u[t] = (1 - 1/tau_i) u[t-1] + I[t] / tau_i
+    spike v > v_threshold, then v = v_reset = 0            spike u > V_th, then u = 0 (eq 3)
+
+with ``tau_mem = tau_i dt``, ``tau_syn = tau_s dt``, ``r = tau_mem/dt``, ``w_in = tau_syn/dt`` and every
+weight row feeding neuron ``i`` multiplied by ``R_i / tau_i`` (``c' = (R/tau) c``): the NIR current is
+ours divided by ``tau_i / R_i`` and the membrane is ours unchanged. This is the parametrisation
+snnTorch's own exporter writes (``r = tau_mem/dt``, ``w_in = tau_syn/dt``), so per-neuron time constants
+and gains (BIP leaks, SpiKL-IP) export without any importer having to rescale thresholds.
+
+Graph layout, for layer ``k`` (names sort in topological order, which nirtorch's loader needs after
+``nir.read``, since HDF5 hands the nodes back alphabetically)::
+
+    input -> layer0.fc -> layer0.lif ----------------> layer1.fc -> layer1.lif -> ... -> output
+                            |    ^                                   ^
+                            v    |                                   |
+                          layer0.w_rec          layerK.in_skipJ (ScSr-SNN skip from layer J)
+
+The recurrent edge ``lif -> w_rec -> lif`` carries ``W_rec s[t-1]`` (eq 15's one-step delay). By default
+(``recurrent_subgraphs=True``) each recurrent layer is a nested ``NIRGraph`` ``layerK.rec``
+(``input -> lif <-> w_rec``, ``lif -> output``), the layout snnTorch's exporter uses for ``RSynaptic``;
+``recurrent_subgraphs=False`` writes the cycle flat, as drawn above.
+
+Importer findings (snnTorch 1.0.0, Norse 1.1.0, nirtorch 2.6, nir 1.0.8) are listed in
+:data:`IMPORTER_NOTES` and in the README; :func:`import_norse` and :func:`import_snntorch` apply the
+needed settings (``dt``) and refuse the cases that are known to compute something else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._optional import require
+from .layers import SpikingLayer
+from .models import SCMLClassifier, ScSrSNN
+
+__all__ = [
+    "DEFAULT_DT",
+    "IMPORTER_NOTES",
+    "to_nir",
+    "export_nir",
+    "read_nir",
+    "import_norse",
+    "import_snntorch",
+    "run_imported",
+]
+
+#: Step length written into the graph. snnTorch 1.0's importer hard-codes ``dt = 1e-4``, so this default
+#: is the only value both importers can read back.
+DEFAULT_DT = 1e-4
+
+#: What we found in the importers; see the README section "NIR export".
+IMPORTER_NOTES = {
+    "norse": (
+        "norse.torch.from_nir maps CubaLIF to an LIBoxCell synapse (input scaled by dt/tau_syn) feeding "
+        "an LIFBoxCell, i.e. forward Euler: spikes match ours when it is given the export dt (its default "
+        "is 1e-3). Its loader (the deprecated nirtorch.load GraphExecutor) orders nodes by a pre-order "
+        "depth-first walk, which is not a topological order once a node has two feed-forward inputs: "
+        "ScSr-SNN's l -> l+2 skips then read a stale input or crash, so graphs with skips cannot be "
+        "imported into Norse. It builds nir.Linear as torch.nn.Linear(in=weight.shape[-2], "
+        "out=weight.shape[-1]) and then overwrites the weight, so in_features/out_features are swapped "
+        "for non-square matrices although the computation is right. Parameters are float32 tensors "
+        "inside NamedTuples: .double() does not reach them."
+    ),
+    "snntorch": (
+        "snntorch.import_nir.import_from_nir hard-codes dt = 1e-4 and asserts r == tau_mem/dt. For a flat "
+        "recurrent edge (LIF <-> Linear) it builds a subgraph whose input enters through W_rec (edge "
+        "input -> w_rec), so the imported layer computes lif(W_rec (c[t] + s[t-1])) instead of "
+        "lif(c[t] + W_rec s[t-1]); recurrent layers must therefore be exported as nested subgraphs "
+        "(recurrent_subgraphs=True, the default), which it leaves to nirtorch. nirtorch 2.6 crashes "
+        "(\"'GraphModule' object has no attribute 'items'\") when it meets a subgraph before the node "
+        "feeding it, which happens after nir.read (alphabetical order) unless names sort topologically. "
+        "Neurons are built with init_hidden=True (state inside the module; snntorch.utils.reset resets "
+        "every instance in the process, so reset each neuron's reset_mem()), and it prints to stdout."
+    ),
+}
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+@dataclass
+class _Stage:
+    """One spiking layer of the exported chain, with the matrices feeding it (already folded)."""
+
+    name: str
+    layer: SpikingLayer
+    source: str  # node whose output feeds ``fc`` ("input" or another stage's name)
+    in_gain: float = 1.0
+    skips: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # (source stage, W [N, N_src])
+    out: str = ""  # node carrying the stage's spikes, set by to_nir
+
+
+def _stages(model: nn.Module) -> list[_Stage]:
+    """Flatten a supported model into the chain of layers NIR will see."""
+    if isinstance(model, SpikingLayer):
+        return [_Stage("layer0", model, "input")]
+    if isinstance(model, SCMLClassifier):
+        return [
+            _Stage("layer0", model.hidden, "input", in_gain=float(model.input_gain)),
+            _Stage("layer1", model.output, "layer0"),
+        ]
+    if isinstance(model, ScSrSNN):
+        width = len(str(len(model.layers) - 1))
+        names = [f"layer{k:0{width}d}" for k in range(len(model.layers))]
+        stages = []
+        for k, layer in enumerate(model.layers):
+            stage = _Stage(
+                names[k],
+                layer,
+                "input" if k == 0 else names[k - 1],
+                in_gain=float(model.input_gain) if k == 0 else 1.0,
+            )
+            key = f"{k - 2}->{k}"
+            if key in model.skips:
+                stage.skips.append((names[k - 2], model.skips[key].weight))
+            stages.append(stage)
+        return stages
+    layers_only = isinstance(model, nn.Sequential) and all(isinstance(m, SpikingLayer) for m in model)
+    if layers_only and len(model) > 0:
+        width = len(str(len(model) - 1))
+        names = [f"layer{k:0{width}d}" for k in range(len(model))]
+        return [_Stage(names[k], m, "input" if k == 0 else names[k - 1]) for k, m in enumerate(model)]
+    raise TypeError(
+        f"to_nir supports SCML, SelfRecurrent, SpikingLinear (any SpikingLayer), SCMLClassifier, ScSrSNN and "
+        f"nn.Sequential of spiking layers; got {type(model).__name__}. For an HRMAS search result, export "
+        f"the retrained network (classifier_from_genotype / HRMASRun.retrain)."
+    )
+
+
+def _recurrent_matrix(layer: SpikingLayer) -> torch.Tensor | None:
+    intra, _ = layer.recurrent_weights()
+    if intra is None:
+        return None
+    return layer.recurrent_matrix().detach()
+
+
+def _check_dt(dt: float) -> float:
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError):
+        raise TypeError(f"dt must be a number of seconds, got {dt!r}") from None
+    if not math.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt must be finite and > 0 seconds, got {dt!r} (default {DEFAULT_DT})")
+    return dt
+
+
+def _check_finite(name: str, array: np.ndarray) -> np.ndarray:
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN/Inf; export a trained model with finite parameters")
+    return array
+
+
+def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: bool = True):
+    """Describe ``model`` as a ``nir.NIRGraph`` (continuous-time ``CubaLIF`` + ``Linear``/``Affine`` nodes).
+
+    Args:
+        model: an :class:`~snn_motifs.SCML` / :class:`~snn_motifs.SelfRecurrent` /
+            :class:`~snn_motifs.SpikingLinear` layer, an :class:`~snn_motifs.SCMLClassifier`, an
+            :class:`~snn_motifs.ScSrSNN` (self-recurrence, skips and BIP leaks included) or an
+            ``nn.Sequential`` of spiking layers; any backend. The current parameters are exported
+            (SpiKL-IP-adapted time constants and gains included).
+        dt: the physical length of one of our steps, in seconds. Importers must simulate with the same
+            step: Norse's ``from_nir(..., dt=dt)``; snnTorch 1.0 only reads ``dt = 1e-4`` (the default).
+        recurrent_subgraphs: write each recurrent layer as a nested ``NIRGraph`` (the default; snnTorch's
+            layout for ``RSynaptic``, read correctly by both importers) instead of a flat
+            ``lif <-> w_rec`` cycle at the top level (read correctly by Norse only).
+
+    The graph's ``metadata`` records ``dt`` and the conventions, so :func:`import_norse` and
+    :func:`import_snntorch` can configure the importers. See the module docstring for the equations.
+    """
+    nir = require("nir", "nir", "NIR export")
+    dt = _check_dt(dt)
+    stages = _stages(model)
+    nodes: dict = {}
+    edges: list[tuple[str, str]] = []
+    n_in = stages[0].layer.in_features
+    nodes["input"] = nir.Input(input_type=np.array([n_in]))
+    for stage in stages:
+        layer, p = stage.layer, stage.name
+        neurons = layer.neurons
+        if getattr(neurons, "reset_mechanism", "zero") != "zero":
+            raise ValueError(
+                f"{p}: NIR CubaLIF resets to v_reset; only the zero (hard) reset of eq 3 exports, got "
+                f"reset_mechanism={neurons.reset_mechanism!r}"
+            )
+        n = layer.n_neurons
+        tau = neurons.tau_mem.detach().clamp(min=1.0)  # the same clamp the neuron uses
+        row_scale = (neurons.gain().detach() / tau).to(torch.float64)  # R_i / tau_i folded into rows
+        tau_np = _numpy(tau)
+        tau_s = float(neurons.params.tau_syn)
+
+        def rows(w: torch.Tensor, scale=row_scale) -> np.ndarray:
+            return (w.detach().to(torch.float64) * scale[:, None]).cpu().numpy().astype(np.float32)
+
+        w_ff = rows(layer.fc.weight * stage.in_gain)
+        _check_finite(f"{p}.fc weight", w_ff)
+        if layer.fc.bias is not None:
+            bias = (layer.fc.bias.detach().to(torch.float64) * row_scale).cpu().numpy().astype(np.float32)
+            nodes[f"{p}.fc"] = nir.Affine(weight=w_ff, bias=_check_finite(f"{p}.fc bias", bias))
+        else:
+            nodes[f"{p}.fc"] = nir.Linear(weight=w_ff)
+        edges.append((stage.source if stage.source == "input" else f"{stage.source}.out", f"{p}.fc"))
+        sources = [f"{p}.fc"]
+        for src, w_skip in stage.skips:
+            key = f"{p}.in_skip{src.removeprefix('layer')}"
+            nodes[key] = nir.Linear(weight=_check_finite(f"{key} weight", rows(w_skip)))
+            edges.append((f"{src}.out", key))
+            sources.append(key)
+        lif = nir.CubaLIF(
+            tau_syn=np.full(n, tau_s * dt),
+            tau_mem=_check_finite(f"{p} tau_mem", tau_np * dt),
+            r=tau_np.copy(),  # = tau_mem / dt
+            v_leak=np.zeros(n),
+            v_threshold=np.full(n, float(neurons.v_threshold)),
+            v_reset=np.zeros(n),
+            w_in=np.full(n, tau_s),  # = tau_syn / dt
+        )
+        w_rec = _recurrent_matrix(layer)
+        if w_rec is None:
+            nodes[f"{p}.lif"] = lif
+            out = f"{p}.lif"
+        elif recurrent_subgraphs:
+            w = nir.Linear(weight=_check_finite(f"{p} recurrent weight", rows(w_rec)))
+            nodes[f"{p}.rec"] = nir.NIRGraph(
+                nodes={
+                    "input": nir.Input(input_type=np.array([n])),
+                    "lif": lif,
+                    "w_rec": w,
+                    "output": nir.Output(output_type=np.array([n])),
+                },
+                edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+            )
+            out = f"{p}.rec"
+        else:
+            nodes[f"{p}.lif"] = lif
+            nodes[f"{p}.w_rec"] = nir.Linear(weight=_check_finite(f"{p} recurrent weight", rows(w_rec)))
+            edges += [(f"{p}.lif", f"{p}.w_rec"), (f"{p}.w_rec", f"{p}.lif")]
+            out = f"{p}.lif"
+        edges += [(s, out) for s in sources]
+        stage.out = out
+    # resolve the "<stage>.out" placeholders now that every stage's output node is known
+    outputs = {f"{s.name}.out": s.out for s in stages}
+    edges = [(outputs.get(a, a), b) for a, b in edges]
+    nodes["output"] = nir.Output(output_type=np.array([stages[-1].layer.n_neurons]))
+    edges.append((stages[-1].out, "output"))
+    metadata = {
+        "exporter": "snn_motifs",
+        "dt": dt,
+        "time_step": "one snn_motifs step = dt seconds; forward-Euler CubaLIF at dt reproduces eqs 1-4",
+        "recurrent_delay_steps": 1,
+        "model": type(model).__name__,
+    }
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def export_nir(model: nn.Module, path: str | os.PathLike, dt: float = DEFAULT_DT, **kwargs):
+    """:func:`to_nir` then ``nir.write(path, graph)``; returns the graph."""
+    nir = require("nir", "nir", "NIR export")
+    graph = to_nir(model, dt, **kwargs)
+    nir.write(os.fspath(path), graph)
+    return graph
+
+
+def read_nir(path: str | os.PathLike):
+    """``nir.read`` with an error that names the file when it is missing or not a NIR file."""
+    nir = require("nir", "nir", "NIR import")
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no NIR file at {path!r}; write one with snn_motifs.export_nir(model, path)")
+    try:
+        return nir.read(path)
+    except Exception as exc:  # h5py raises OSError, nir KeyError/ValueError on partial files
+        raise ValueError(f"{path!r} is not a readable NIR (HDF5) file: {exc}") from exc
+
+
+def _graph(graph_or_path):
+    if isinstance(graph_or_path, (str, os.PathLike)):
+        return read_nir(graph_or_path)
+    return graph_or_path
+
+
+def _graph_dt(graph, dt: float | None) -> float:
+    if dt is not None:
+        return _check_dt(dt)
+    meta = getattr(graph, "metadata", None) or {}
+    if "dt" not in meta:
+        raise ValueError(
+            "this NIR graph does not record its time step (metadata['dt']); pass dt=... explicitly "
+            f"(snn_motifs writes {DEFAULT_DT} by default)"
+        )
+    return _check_dt(float(np.asarray(meta["dt"])))
+
+
+def _has_flat_recurrence(graph) -> bool:
+    edges = set(map(tuple, graph.edges))
+    return any((b, a) in edges for a, b in edges if a != b)
+
+
+def _skip_targets(graph) -> list[str]:
+    """Nodes fed by two or more feed-forward edges (a recurrent ``a <-> b`` pair does not count)."""
+    edges = set(map(tuple, graph.edges))
+    fan_in: dict[str, int] = {}
+    for a, b in edges:
+        if (b, a) not in edges:
+            fan_in[b] = fan_in.get(b, 0) + 1
+    return sorted(k for k, n in fan_in.items() if n > 1)
+
+
+def import_norse(graph_or_path, dt: float | None = None) -> nn.Module:
+    """Load a graph (or ``.nir`` file) with ``norse.torch.from_nir`` at the graph's ``dt``.
+
+    Returns Norse's graph executor: ``out, state = module(x_t, state)``; see :func:`run_imported`.
+    Graphs with skip connections are refused: Norse 1.1's loader runs them in a wrong order
+    (:data:`IMPORTER_NOTES`); use :func:`import_snntorch` for ScSr-SNN with skips.
+    """
+    require("norse", "norse", "importing NIR into Norse")
+    from norse.torch import from_nir
+
+    graph = _graph(graph_or_path)
+    joins = _skip_targets(graph)
+    if joins:
+        raise ValueError(
+            f"node(s) {joins} sum two feed-forward inputs (skip connections); Norse 1.1's NIR loader "
+            "executes such graphs in a non-topological order and computes something else. Import this "
+            "graph with snn_motifs.nir_export.import_snntorch instead"
+        )
+    with warnings.catch_warnings():  # Norse calls nirtorch.load, which warns about its own deprecation
+        warnings.filterwarnings("ignore", "nirtorch.load is being deprecated", DeprecationWarning)
+        return from_nir(graph, dt=_graph_dt(graph, dt))
+
+
+def import_snntorch(graph_or_path) -> nn.Module:
+    """Load a graph (or ``.nir`` file) with ``snntorch.import_nir.import_from_nir``.
+
+    snnTorch 1.0 reads every graph at ``dt = 1e-4`` and mis-wires flat recurrent edges (see
+    :data:`IMPORTER_NOTES`), so this refuses graphs exported with another ``dt`` or with
+    ``recurrent_subgraphs=False`` and a recurrent layer instead of returning a network that computes
+    something else. Its stdout chatter is captured.
+    """
+    require("snntorch", "snntorch", "importing NIR into snnTorch")
+    require("nirtorch", "nir", "importing NIR into snnTorch")
+    from snntorch.import_nir import import_from_nir
+
+    graph = _graph(graph_or_path)
+    dt = _graph_dt(graph, None) if "dt" in (getattr(graph, "metadata", None) or {}) else DEFAULT_DT
+    if not math.isclose(dt, DEFAULT_DT, rel_tol=1e-9):
+        raise ValueError(
+            f"snnTorch's NIR importer simulates at dt = {DEFAULT_DT} s whatever the graph says, but this "
+            f"graph was exported with dt = {dt}; re-export with to_nir(model, dt={DEFAULT_DT})"
+        )
+    if _has_flat_recurrence(graph):
+        raise ValueError(
+            "snnTorch's NIR importer routes the input of a flat recurrent edge through W_rec (it computes "
+            "lif(W_rec (c + s[t-1])) instead of lif(c + W_rec s[t-1])); export with "
+            "to_nir(model, recurrent_subgraphs=True) for snnTorch"
+        )
+    with contextlib.redirect_stdout(io.StringIO()):
+        return import_from_nir(copy.deepcopy(graph))
+
+
+def run_imported(module: nn.Module, x: torch.Tensor, *, batch_first: bool = False) -> torch.Tensor:
+    """Step an imported NIR module over a whole sequence and stack its outputs.
+
+    ``x`` is ``[T, B, F]`` (``[B, T, F]`` with ``batch_first``); returns ``[T, B, N]`` (same layout as
+    ``x``). Works for both importers' executors (``out, state = module(x_t, state)``); snnTorch's
+    ``init_hidden`` neurons of *this* module are reset first (``reset_mem``; not
+    ``snntorch.utils.reset``, which resets every instance in the process).
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a 3-d tensor [T, B, F] (or [B, T, F] with batch_first), got {shape}")
+    if batch_first:
+        x = x.transpose(0, 1)
+    for m in module.modules():  # snnTorch's init_hidden neurons: reset this network's state only
+        if getattr(m, "init_hidden", False) and hasattr(m, "reset_mem"):
+            m.reset_mem()
+    state = None
+    outputs: list[torch.Tensor] = []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            result = module(x[t], state)
+            if isinstance(result, tuple):
+                out, state = result
+            else:
+                out = result
+            outputs.append(out)
+    out = torch.stack(outputs)
+    return out.transpose(0, 1) if batch_first else out
