@@ -15,11 +15,13 @@ Public API (paper concept -> name):
   (Algorithm 1), result :class:`Genotype`; CLI ``snn-motifs``.
 * Output losses, eqs 29-30: :mod:`snn_motifs.losses` (``kernel_loss``, ``count_loss``, ``predict``).
 * Surrogate spike functions: :mod:`snn_motifs.surrogate`.
+* NIR export (SC-ML, ScSr-SNN -> ``CubaLIF`` + recurrent edge) and re-import by snnTorch / Norse:
+  :func:`to_nir`, :func:`export_nir`, :mod:`snn_motifs.nir_export`.
 * TSSL-BP (Zhang & Li 2020; paper 000 eq 22, paper 003 eqs 13-19): :class:`TSSLBP` (faithful, our
   layers), :func:`tssl_bp` (snnTorch ``spike_grad``), :func:`register_norse_tssl` (Norse ``method``).
 """
 
-from . import datasets, event_datasets, losses, surrogate
+from . import datasets, event_datasets, losses, nir_export, surrogate
 from ._optional import MissingDependencyError
 from .backends import available_backends, get_adapter
 from .hrmas import Genotype, HRMASConfig, HRMASRun
@@ -27,6 +29,7 @@ from .layers import Record, SpikingLayer, SpikingLinear
 from .mixed_op import MixedMotifLayer
 from .models import SCMLClassifier, ScSrSNN, build_scsr
 from .neuron import LIFState, NeuronParameters, lif_step
+from .nir_export import export_nir, to_nir
 from .scml import SCML, SelfRecurrent
 from .spikl_ip import IPHandle, SpiKLIP
 from .surrogate import tssl_bp
@@ -60,6 +63,9 @@ __all__ = [
     "losses",
     "datasets",
     "event_datasets",
+    "nir_export",
+    "to_nir",
+    "export_nir",
     "TSSLBP",
     "SpiKLIP",
     "IPHandle",

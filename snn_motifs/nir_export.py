@@ -209,14 +209,16 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
         row_scale = (neurons.gain().detach() / tau).to(torch.float64)  # R_i / tau_i folded into rows
         tau_np = _numpy(tau)
         tau_s = float(neurons.params.tau_syn)
+        # weights keep the model's precision (float32 models -> float32 arrays, float64 -> float64)
+        np_dtype = np.float64 if layer.fc.weight.dtype == torch.float64 else np.float32
 
-        def rows(w: torch.Tensor, scale=row_scale) -> np.ndarray:
-            return (w.detach().to(torch.float64) * scale[:, None]).cpu().numpy().astype(np.float32)
+        def rows(w: torch.Tensor, scale=row_scale, np_dtype=np_dtype) -> np.ndarray:
+            return (w.detach().to(torch.float64) * scale[:, None]).cpu().numpy().astype(np_dtype)
 
         w_ff = rows(layer.fc.weight * stage.in_gain)
         _check_finite(f"{p}.fc weight", w_ff)
         if layer.fc.bias is not None:
-            bias = (layer.fc.bias.detach().to(torch.float64) * row_scale).cpu().numpy().astype(np.float32)
+            bias = (layer.fc.bias.detach().to(torch.float64) * row_scale).cpu().numpy().astype(np_dtype)
             nodes[f"{p}.fc"] = nir.Affine(weight=w_ff, bias=_check_finite(f"{p}.fc bias", bias))
         else:
             nodes[f"{p}.fc"] = nir.Linear(weight=w_ff)

@@ -1,0 +1,358 @@
+"""NIR export (snn_motifs.nir_export): exactness against an independent NIR simulator, the nir.write /
+nir.read round trip, re-import by Norse and snnTorch with matching spikes, and the refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from snn_motifs import SCML, SCMLClassifier, SpikingLinear, build_scsr
+from snn_motifs import nir_export as ne
+from snn_motifs._optional import MissingDependencyError
+
+from .conftest import MIXED_TOPOLOGY, build_layer, drive, needs_norse, needs_snntorch
+
+nir = pytest.importorskip("nir")
+
+
+# -- an independent reference: forward-Euler simulation of a NIR graph, written from the NIR equations ----
+def _flatten(graph, prefix: str = ""):
+    """Inline nested NIRGraphs: names become 'outer/inner'; a subgraph's Input/Output pass values on."""
+    nodes, edges = {}, []
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges = _flatten(node, f"{prefix}{name}/")
+            nodes.update(sub_nodes)
+            edges += sub_edges
+        else:
+            nodes[prefix + name] = node
+
+    def port(name: str, side: str) -> str:
+        inner = (
+            next(
+                (
+                    k
+                    for k, n in graph.nodes[name].nodes.items()
+                    if isinstance(n, nir.Input if side == "in" else nir.Output)
+                ),
+                None,
+            )
+            if isinstance(graph.nodes[name], nir.NIRGraph)
+            else None
+        )
+        return f"{prefix}{name}/{inner}" if inner else prefix + name
+
+    edges += [(port(a, "out"), port(b, "in")) for a, b in graph.edges]
+    return nodes, edges
+
+
+def _reaches(start: str, goal: str, edges) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        n = todo.pop()
+        if n == goal:
+            return True
+        if n not in seen:
+            seen.add(n)
+            todo += [b for a, b in edges if a == n]
+    return False
+
+
+def simulate_nir(graph, x: np.ndarray, dt: float):
+    """Run ``graph`` on ``x`` ``[T, B, F]`` in float64. An edge into a neuron from a node that the neuron
+    itself reaches (a recurrent edge) carries the previous step's value. Returns output spikes [T, B, N]
+    and the membrane of every CubaLIF ``{name: [T, B, n]}``."""
+    nodes, edges = _flatten(graph)
+    delayed = {(a, b) for a, b in edges if isinstance(nodes[b], nir.CubaLIF) and _reaches(b, a, edges)}
+    order, done = [], set()
+    while len(order) < len(nodes):  # topological order of the delay-free edges
+        for name in nodes:
+            deps = [a for a, b in edges if b == name and (a, b) not in delayed]
+            if name not in done and all(d in done for d in deps):
+                order.append(name)
+                done.add(name)
+    top_in = next(k for k, n in graph.nodes.items() if isinstance(n, nir.Input))
+    top_out = next(k for k, n in graph.nodes.items() if isinstance(n, nir.Output))
+    steps, batch = x.shape[:2]
+    prev: dict[str, np.ndarray] = {}
+    state = {k: [0.0, 0.0] for k, n in nodes.items() if isinstance(n, nir.CubaLIF)}
+    outs, mems = [], {k: [] for k in state}
+    for t in range(steps):
+        val: dict[str, np.ndarray] = {}
+        for name in order:
+            node = nodes[name]
+            srcs = [(a, (a, b) in delayed) for a, b in edges if b == name]
+            if name == top_in:
+                inp = x[t]
+            else:
+                parts = [prev.get(a, 0.0) if late else val[a] for a, late in srcs]
+                inp = sum(parts[1:], parts[0])
+            if isinstance(node, (nir.Input, nir.Output)):
+                val[name] = inp
+            elif isinstance(node, nir.Affine):
+                val[name] = inp @ node.weight.T.astype(np.float64) + node.bias
+            elif isinstance(node, nir.Linear):
+                val[name] = inp @ node.weight.T.astype(np.float64)
+            elif isinstance(node, nir.CubaLIF):
+                i_syn, v = state[name]
+                i_syn = i_syn + dt / node.tau_syn * (-i_syn + node.w_in * inp)
+                v = v + dt / node.tau_mem * (node.v_leak - v + node.r * i_syn)
+                z = (v > node.v_threshold).astype(np.float64)
+                v = np.where(z > 0, node.v_reset, v)
+                state[name] = [i_syn, v]
+                mems[name].append(np.broadcast_to(v, (batch, v.shape[-1])))
+                val[name] = z
+            else:
+                raise AssertionError(f"unexpected node {type(node).__name__}")
+        prev = val
+        outs.append(val[top_out])
+    return np.stack(outs), {k: np.stack(m) for k, m in mems.items()}
+
+
+def _per_neuron(layer, seed: int = 0):
+    """Give a layer distinct per-neuron tau and R (as BIP / SpiKL-IP would) and a lively recurrence."""
+    g = torch.Generator().manual_seed(seed)
+    neurons = layer.neurons
+    with torch.no_grad():
+        neurons.tau_mem.copy_(4 + 26 * torch.rand(neurons.tau_mem.shape, generator=g, dtype=torch.float64))
+        neurons.resistance.copy_(
+            0.5 + 1.5 * torch.rand(neurons.resistance.shape, generator=g, dtype=torch.float64)
+        )
+        layer.fc.weight.mul_(2.0)
+    return layer
+
+
+def _lively_scsr(variant: str, hidden=(16, 16, 16), seed: int = 0, **kwargs):
+    torch.manual_seed(seed)
+    model = build_scsr(variant, 10, hidden, 5, spike_fn="atan", input_gain=4.0, **kwargs)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.fc.weight.mul_(2.0)
+            if isinstance(layer.neurons.tau_mem, torch.nn.Parameter):  # BIP: distinct trained leaks
+                layer.neurons.tau_mem.uniform_(5.0, 25.0)
+        for skip in model.skips.values():
+            skip.weight.mul_(2.0)
+    return model
+
+
+# -- exactness ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("subgraphs", [True, False])
+def test_export_is_exact_under_euler_with_per_neuron_tau_and_r(subgraphs):
+    layer = _per_neuron(
+        build_layer(dtype=torch.float64, learn_leak=True, learn_gain=True, topology=MIXED_TOPOLOGY)
+    )
+    x = drive(dtype=torch.float64)
+    with torch.no_grad():
+        spikes, _, rec = layer.run(x, record=True)
+    assert 0.02 < spikes.mean() < 0.5, "the comparison needs a network that spikes"
+    graph = ne.to_nir(layer, dt=1e-3, recurrent_subgraphs=subgraphs)
+    out, mems = simulate_nir(graph, x.numpy(), dt=1e-3)
+    np.testing.assert_array_equal(out, spikes.numpy())
+    (mem,) = mems.values()
+    np.testing.assert_allclose(mem, rec.mem.numpy(), rtol=0, atol=1e-10)
+
+
+def test_export_of_scsr_with_skips_and_bip_is_exact():
+    model = _lively_scsr("SrSc-BIP").double()
+    x = drive(features=10, dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x)
+    assert expected.mean() > 0.02
+    out, mems = simulate_nir(ne.to_nir(model), x.numpy(), dt=ne.DEFAULT_DT)
+    np.testing.assert_array_equal(out, expected.numpy())
+    assert len(mems) == 4  # three self-recurrent layers and the output layer
+
+
+def test_graph_structure_and_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = SCMLClassifier(12, 32, 5, topology=MIXED_TOPOLOGY, input_gain=3.0)
+    graph = ne.export_nir(model, tmp_path / "m.nir")
+    assert list(graph.nodes) == ["input", "layer0.fc", "layer0.rec", "layer1.fc", "layer1.lif", "output"]
+    rec = graph.nodes["layer0.rec"]
+    assert isinstance(rec, nir.NIRGraph) and ("w_rec", "lif") in rec.edges and ("lif", "w_rec") in rec.edges
+    w_rec = rec.nodes["w_rec"].weight
+    # the SC-ML structure survives: R/tau-scaled copy of the dense recurrent matrix, zero outside the band
+    np.testing.assert_allclose(w_rec, model.hidden.recurrent_matrix().numpy() / 16.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        graph.nodes["layer0.fc"].weight, model.hidden.fc.weight.detach() * 3.0 / 16.0, rtol=1e-6
+    )
+    lif = rec.nodes["lif"]
+    np.testing.assert_allclose(lif.tau_mem, 16 * ne.DEFAULT_DT)
+    np.testing.assert_allclose(lif.r, lif.tau_mem / ne.DEFAULT_DT)
+    np.testing.assert_allclose(lif.w_in, lif.tau_syn / ne.DEFAULT_DT)
+
+    back = ne.read_nir(tmp_path / "m.nir")
+    assert float(np.asarray(back.metadata["dt"])) == ne.DEFAULT_DT
+    assert set(back.nodes) == set(graph.nodes) and sorted(back.edges) == sorted(graph.edges)
+    for key in ("layer0.fc", "layer1.fc"):
+        np.testing.assert_array_equal(back.nodes[key].weight, graph.nodes[key].weight)
+    np.testing.assert_array_equal(back.nodes["layer0.rec"].nodes["w_rec"].weight, w_rec)
+    for field in ("tau_mem", "tau_syn", "r", "w_in", "v_threshold", "v_reset", "v_leak"):
+        np.testing.assert_array_equal(
+            getattr(back.nodes["layer1.lif"], field), getattr(graph.nodes["layer1.lif"], field)
+        )
+
+
+@pytest.mark.parametrize("backend", ["snntorch", "norse"])
+def test_backend_does_not_change_the_export(backend):
+    pytest.importorskip(backend)
+    native = ne.to_nir(build_layer("native"))
+    other = ne.to_nir(build_layer(backend))
+    for key in ("layer0.fc",):
+        np.testing.assert_array_equal(native.nodes[key].weight, other.nodes[key].weight)
+    a, b = native.nodes["layer0.rec"], other.nodes["layer0.rec"]
+    np.testing.assert_array_equal(a.nodes["w_rec"].weight, b.nodes["w_rec"].weight)
+    np.testing.assert_array_equal(a.nodes["lif"].tau_mem, b.nodes["lif"].tau_mem)
+
+
+# -- re-import by the simulators ----------------------------------------------------------------------------
+def _scml_classifier(seed: int = 0):
+    torch.manual_seed(seed)
+    model = SCMLClassifier(12, 32, 5, topology=MIXED_TOPOLOGY, input_gain=2.0)
+    with torch.no_grad():
+        model.hidden.intra_weight.uniform_(0.0, 0.6)
+        model.output.fc.weight.mul_(2.0)
+    return model
+
+
+@needs_norse
+@pytest.mark.parametrize("subgraphs", [True, False])
+def test_norse_reimport_matches_spikes(tmp_path, subgraphs):
+    model = _scml_classifier()
+    x = drive()
+    with torch.no_grad():
+        hidden, _ = model.hidden.run(x * model.input_gain)
+        expected = model(x)
+    assert hidden.mean() > 0.05 and expected.mean() > 0.02
+    ne.export_nir(model, tmp_path / "m.nir", recurrent_subgraphs=subgraphs)
+    out = ne.run_imported(ne.import_norse(tmp_path / "m.nir"), x)
+    assert torch.equal(out, expected)
+    # the hidden SC-ML layer alone, its spikes in batch-first layout
+    ne.export_nir(model.hidden, tmp_path / "h.nir", dt=1e-3, recurrent_subgraphs=subgraphs)
+    xb = (x * model.input_gain).transpose(0, 1)
+    out = ne.run_imported(ne.import_norse(tmp_path / "h.nir"), xb, batch_first=True)
+    assert torch.equal(out, hidden.transpose(0, 1))
+
+
+@needs_snntorch
+def test_snntorch_reimport_matches_spikes(tmp_path):
+    model = _scml_classifier(seed=1)
+    x = drive()
+    with torch.no_grad():
+        expected = model(x)
+    assert expected.mean() > 0.02
+    ne.export_nir(model, tmp_path / "m.nir")
+    imported = ne.import_snntorch(tmp_path / "m.nir")
+    assert torch.equal(ne.run_imported(imported, x), expected)
+    # a second sequence starts from a fresh state (init_hidden neurons are reset per module)
+    assert torch.equal(ne.run_imported(imported, x), expected)
+
+
+@needs_snntorch
+@pytest.mark.parametrize("variant", ["Sr-SNN", "SrSc-SNN", "SrSc-BIP", "FF-SNN"])
+def test_snntorch_reimport_of_scsr(variant):
+    model = _lively_scsr(variant)
+    x = drive(features=10, steps=80)
+    with torch.no_grad():
+        expected = model(x)
+    assert expected.mean() > 0.02
+    out = ne.run_imported(ne.import_snntorch(ne.to_nir(model)), x)
+    assert torch.equal(out, expected)
+
+
+@needs_norse
+def test_norse_reimport_of_sr_snn_without_skips():
+    model = _lively_scsr("Sr-SNN")
+    x = drive(features=10, steps=80)
+    with torch.no_grad():
+        expected = model(x)
+    assert torch.equal(ne.run_imported(ne.import_norse(ne.to_nir(model)), x), expected)
+
+
+# -- refusals and bad input ----------------------------------------------------------------------------------
+@needs_norse
+def test_norse_refuses_skip_connections():
+    with pytest.raises(ValueError, match="skip connections.*import_snntorch"):
+        ne.import_norse(ne.to_nir(_lively_scsr("SrSc-SNN")))
+
+
+@needs_snntorch
+def test_snntorch_refuses_flat_recurrence_and_other_dt():
+    layer = build_layer()
+    with pytest.raises(ValueError, match="routes the input of a flat recurrent edge through W_rec"):
+        ne.import_snntorch(ne.to_nir(layer, recurrent_subgraphs=False))
+    with pytest.raises(ValueError, match=r"dt = 0.0001 s .* re-export"):
+        ne.import_snntorch(ne.to_nir(layer, dt=1e-3))
+
+
+@needs_snntorch
+def test_snntorch_importer_really_miswires_flat_recurrence():
+    """What the refusal protects against: snnTorch's own importer on a flat cycle computes other spikes."""
+    import contextlib
+    import copy
+    import io
+
+    from snntorch.import_nir import import_from_nir
+
+    model = _scml_classifier()
+    x = drive()
+    with torch.no_grad():
+        expected = model(x)
+    graph = ne.to_nir(model, recurrent_subgraphs=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        imported = import_from_nir(copy.deepcopy(graph))
+    assert not torch.equal(ne.run_imported(imported, x), expected)
+
+
+def test_bad_inputs(tmp_path):
+    layer = build_layer()
+    with pytest.raises(TypeError, match="to_nir supports SCML"):
+        ne.to_nir(torch.nn.Linear(3, 4))
+    for dt in (0.0, -1e-4, float("nan")):
+        with pytest.raises(ValueError, match="dt must be finite and > 0"):
+            ne.to_nir(layer, dt=dt)
+    with torch.no_grad():
+        broken = build_layer()
+        broken.fc.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"layer0.fc weight contains NaN/Inf"):
+        ne.to_nir(broken)
+    with pytest.raises(FileNotFoundError, match="no NIR file"):
+        ne.read_nir(tmp_path / "missing.nir")
+    corrupt = tmp_path / "corrupt.nir"
+    corrupt.write_bytes(b"\x89HDF\r\n garbage")
+    with pytest.raises(ValueError, match="not a readable NIR"):
+        ne.read_nir(corrupt)
+    no_dt = ne.to_nir(layer)
+    no_dt.metadata = {}
+    with pytest.raises(ValueError, match="does not record its time step"):
+        ne._graph_dt(no_dt, None)
+    with pytest.raises(ValueError, match="3-d tensor"):
+        ne.run_imported(torch.nn.Identity(), torch.zeros(4, 3))
+
+
+def test_sequential_and_feed_forward_layers_export():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(SCML(6, 8, 4), SpikingLinear(8, 3))
+    graph = ne.to_nir(net)
+    assert list(graph.nodes) == ["input", "layer0.fc", "layer0.rec", "layer1.fc", "layer1.lif", "output"]
+    x = drive(features=6, dtype=torch.float32) * 3
+    with torch.no_grad():
+        expected = net[1].run(net[0].run(x)[0])[0]
+    out, _ = simulate_nir(graph, x.double().numpy(), ne.DEFAULT_DT)
+    np.testing.assert_array_equal(out, expected.numpy())
+
+
+def test_missing_nir_names_the_extra(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *args):
+        if name == "nir":
+            raise ImportError("No module named 'nir'")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'snn-motifs\[nir\]'"):
+        ne.to_nir(build_layer())
