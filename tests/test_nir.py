@@ -288,7 +288,7 @@ def test_snntorch_refuses_flat_recurrence_and_other_dt():
 
 @needs_snntorch
 def test_snntorch_importer_really_miswires_flat_recurrence():
-    """What the refusal protects against: snnTorch's own importer on a flat cycle computes other spikes."""
+    """What the refusal protects against: snnTorch 1.0's importer on a flat cycle computes other spikes."""
     import contextlib
     import copy
     import io
@@ -302,7 +302,8 @@ def test_snntorch_importer_really_miswires_flat_recurrence():
     graph = ne.to_nir(model, recurrent_subgraphs=False)
     with contextlib.redirect_stdout(io.StringIO()):
         imported = import_from_nir(copy.deepcopy(graph))
-    assert not torch.equal(ne.run_imported(imported, x), expected)
+    if torch.equal(ne.run_imported(imported, x), expected):  # a later snnTorch may fix its importer
+        pytest.skip("this snnTorch wires flat recurrent edges correctly; import_snntorch's refusal can go")
 
 
 def test_bad_inputs(tmp_path):
