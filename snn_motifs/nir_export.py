@@ -108,7 +108,6 @@ class _Stage:
     source: str  # node whose output feeds ``fc`` ("input" or another stage's name)
     in_gain: float = 1.0
     skips: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # (source stage, W [N, N_src])
-    out: str = ""  # node carrying the stage's spikes, set by to_nir
 
 
 def _stages(model: nn.Module) -> list[_Stage]:
@@ -165,6 +164,12 @@ def _check_dt(dt: float) -> float:
     return dt
 
 
+def _fold_rows(w: torch.Tensor, scale: torch.Tensor, dtype) -> np.ndarray:
+    """``diag(scale) @ w`` (or ``scale * w`` for a bias) computed in float64, stored as ``dtype``."""
+    w = w.detach().to(torch.float64)
+    return (w * (scale[:, None] if w.dim() == 2 else scale)).cpu().numpy().astype(dtype)
+
+
 def _check_finite(name: str, array: np.ndarray) -> np.ndarray:
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN/Inf; export a trained model with finite parameters")
@@ -196,6 +201,7 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
     edges: list[tuple[str, str]] = []
     n_in = stages[0].layer.in_features
     nodes["input"] = nir.Input(input_type=np.array([n_in]))
+    spikes_of: dict[str, str] = {}  # stage name -> the node that emits its spikes (stages come in order)
     for stage in stages:
         layer, p = stage.layer, stage.name
         neurons = layer.neurons
@@ -212,22 +218,20 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
         # weights keep the model's precision (float32 models -> float32 arrays, float64 -> float64)
         np_dtype = np.float64 if layer.fc.weight.dtype == torch.float64 else np.float32
 
-        def rows(w: torch.Tensor, scale=row_scale, np_dtype=np_dtype) -> np.ndarray:
-            return (w.detach().to(torch.float64) * scale[:, None]).cpu().numpy().astype(np_dtype)
+        def folded(name: str, w: torch.Tensor, scale=row_scale, dtype=np_dtype) -> np.ndarray:
+            return _check_finite(name, _fold_rows(w, scale, dtype))
 
-        w_ff = rows(layer.fc.weight * stage.in_gain)
-        _check_finite(f"{p}.fc weight", w_ff)
+        w_ff = folded(f"{p}.fc weight", layer.fc.weight * stage.in_gain)
         if layer.fc.bias is not None:
-            bias = (layer.fc.bias.detach().to(torch.float64) * row_scale).cpu().numpy().astype(np_dtype)
-            nodes[f"{p}.fc"] = nir.Affine(weight=w_ff, bias=_check_finite(f"{p}.fc bias", bias))
+            nodes[f"{p}.fc"] = nir.Affine(weight=w_ff, bias=folded(f"{p}.fc bias", layer.fc.bias))
         else:
             nodes[f"{p}.fc"] = nir.Linear(weight=w_ff)
-        edges.append((stage.source if stage.source == "input" else f"{stage.source}.out", f"{p}.fc"))
+        edges.append((spikes_of.get(stage.source, "input"), f"{p}.fc"))
         sources = [f"{p}.fc"]
         for src, w_skip in stage.skips:
             key = f"{p}.in_skip{src.removeprefix('layer')}"
-            nodes[key] = nir.Linear(weight=_check_finite(f"{key} weight", rows(w_skip)))
-            edges.append((f"{src}.out", key))
+            nodes[key] = nir.Linear(weight=folded(f"{key} weight", w_skip))
+            edges.append((spikes_of[src], key))
             sources.append(key)
         lif = nir.CubaLIF(
             tau_syn=np.full(n, tau_s * dt),
@@ -243,7 +247,7 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
             nodes[f"{p}.lif"] = lif
             out = f"{p}.lif"
         elif recurrent_subgraphs:
-            w = nir.Linear(weight=_check_finite(f"{p} recurrent weight", rows(w_rec)))
+            w = nir.Linear(weight=folded(f"{p} recurrent weight", w_rec))
             nodes[f"{p}.rec"] = nir.NIRGraph(
                 nodes={
                     "input": nir.Input(input_type=np.array([n])),
@@ -256,16 +260,13 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
             out = f"{p}.rec"
         else:
             nodes[f"{p}.lif"] = lif
-            nodes[f"{p}.w_rec"] = nir.Linear(weight=_check_finite(f"{p} recurrent weight", rows(w_rec)))
+            nodes[f"{p}.w_rec"] = nir.Linear(weight=folded(f"{p} recurrent weight", w_rec))
             edges += [(f"{p}.lif", f"{p}.w_rec"), (f"{p}.w_rec", f"{p}.lif")]
             out = f"{p}.lif"
         edges += [(s, out) for s in sources]
-        stage.out = out
-    # resolve the "<stage>.out" placeholders now that every stage's output node is known
-    outputs = {f"{s.name}.out": s.out for s in stages}
-    edges = [(outputs.get(a, a), b) for a, b in edges]
+        spikes_of[p] = out
     nodes["output"] = nir.Output(output_type=np.array([stages[-1].layer.n_neurons]))
-    edges.append((stages[-1].out, "output"))
+    edges.append((spikes_of[stages[-1].name], "output"))
     metadata = {
         "exporter": "snn_motifs",
         "dt": dt,

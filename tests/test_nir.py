@@ -334,12 +334,16 @@ def test_bad_inputs(tmp_path):
 
 def test_sequential_and_feed_forward_layers_export():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(SCML(6, 8, 4), SpikingLinear(8, 3))
+    net = torch.nn.Sequential(SCML(6, 8, 4), SpikingLinear(8, 3, bias=True))
+    with torch.no_grad():
+        net[1].fc.bias.uniform_(0.0, 0.5)
     graph = ne.to_nir(net)
     assert list(graph.nodes) == ["input", "layer0.fc", "layer0.rec", "layer1.fc", "layer1.lif", "output"]
+    assert isinstance(graph.nodes["layer1.fc"], nir.Affine)  # a bias makes the input node affine
     x = drive(features=6, dtype=torch.float32) * 3
     with torch.no_grad():
         expected = net[1].run(net[0].run(x)[0])[0]
+    assert expected.mean() > 0.02
     out, _ = simulate_nir(graph, x.double().numpy(), ne.DEFAULT_DT)
     np.testing.assert_array_equal(out, expected.numpy())
 
