@@ -1,9 +1,10 @@
-"""Shared pieces of the accuracy benchmarks: data sets, seeds loop, summary table and JSON output."""
+"""Shared pieces of the benchmarks: data sets, seeds loop, summary table, JSON output and a timer."""
 
 from __future__ import annotations
 
 import json
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,17 @@ DATASETS: dict[str, tuple[Callable, float, str]] = {
     "ti46_loso": (lambda a: datasets.load_ti46_alpha(a.ti46_root, "loso", "f1"), 20.0, "epochs_ti46"),
     "mnist1d": (lambda a: datasets.load_mnist1d(channels=16), 3.0, "epochs_mnist1d"),
 }
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def add_common_args(ap) -> None:

@@ -12,26 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
+from _common import median_time
 
 from snn_motifs import SpiKLIP
 from snn_motifs.hrmas import HRMASConfig, SearchNet, architecture_step, dense_rsnn
 from snn_motifs.models import SCMLClassifier
 from snn_motifs.topology import MotifTopology
 from snn_motifs.training import LossConfig, make_loss
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
 
 
 def main(argv=None) -> dict:

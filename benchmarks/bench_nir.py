@@ -15,23 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 
 import torch
+from _common import median_time
 
 from snn_motifs import NeuronParameters, SCMLClassifier
 from snn_motifs.nir_export import import_norse, import_snntorch, run_imported, to_nir
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -61,10 +50,10 @@ def main() -> None:
     )
     rows = {}
     with torch.no_grad():
-        rows["snn_motifs (fused, O(N v))"] = median_seconds(lambda: model(x), args.repeats)
+        rows["snn_motifs (fused, O(N v))"] = median_time(lambda: model(x), args.repeats)
     for name, module in imported.items():
         same = torch.equal(run_imported(module, x), expected)
-        seconds = median_seconds(lambda m=module: run_imported(m, x), args.repeats)
+        seconds = median_time(lambda m=module: run_imported(m, x), args.repeats)
         rows[f"{name} from_nir (dense W_rec)"] = seconds
         print(f"{name}: identical output spikes: {same}")
     base = rows["snn_motifs (fused, O(N v))"]
