@@ -30,12 +30,12 @@ import torch
 from torch import nn
 
 from .datasets import SplitData, batches
-from .layers import SpikingLinear
 from .mixed_op import MixedMotifLayer
 from .models import SCMLClassifier
 from .neuron import NeuronParameters
 from .spikl_ip import SpiKLIP
 from .topology import ConnectionType, MotifTopology
+from .readout import READOUTS, make_readout
 from .training import LossConfig, evaluate, fit, make_loss, train_epoch
 
 __all__ = [
@@ -92,6 +92,8 @@ class HRMASConfig:
                 raise ValueError(f"{name} must be a positive learning rate, got {value!r}")
         if not self.motif_sizes:
             raise ValueError("motif_sizes is empty: give at least one option, e.g. [2, 4, 8, 16, 32]")
+        if self.loss not in READOUTS:
+            raise ValueError(f"loss must be a readout name {list(READOUTS)}, got {self.loss!r}")
         if self.search not in ("hrmas", "random"):
             raise ValueError(f"search must be 'hrmas' or 'random', got {self.search!r}")
         for name in ("epochs_size", "epochs_types", "epochs_retrain", "batch_size", "hidden"):
@@ -178,7 +180,9 @@ class SearchNet(nn.Module):
         self.hidden = MixedMotifLayer(
             in_features, cfg.hidden, cfg.effective_options(), lateral=lateral, **common
         )
-        self.output = SpikingLinear(cfg.hidden, classes, **common)
+        self.output = make_readout(cfg.loss, cfg.hidden, classes, **common)
+        self.readout = cfg.loss
+        self.tau_syn = cfg.tau_syn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, _ = self.hidden.run(x * self.input_gain)
@@ -205,6 +209,7 @@ def dense_rsnn(in_features: int, hidden: int, classes: int, cfg: HRMASConfig) ->
         neuron=cfg.neuron(),
         spike_fn=cfg.spike_fn,
         input_gain=cfg.input_gain,
+        readout=cfg.loss,
     )
     with torch.no_grad():
         model.hidden.intra_weight.normal_(0.0, 1.0 / math.sqrt(hidden))
@@ -236,6 +241,7 @@ def classifier_from_genotype(genotype: Genotype, data: SplitData, cfg: HRMASConf
         neuron=cfg.neuron(),
         spike_fn=cfg.spike_fn,
         input_gain=cfg.input_gain,
+        readout=cfg.loss,
     )
 
 

@@ -103,6 +103,8 @@ class SpikingLayer(nn.Module):
         self.neurons = get_adapter(
             backend, n_neurons, neuron, spike_fn, learn_leak=learn_leak, learn_gain=learn_gain
         )
+        #: mean firing rate of the last :meth:`run` (a detached scalar tensor; None before the first run)
+        self.last_rate: torch.Tensor | None = None
 
     @property
     def backend(self) -> str:
@@ -241,6 +243,7 @@ class SpikingLayer(nn.Module):
             spikes, mem, psc, state = self._run_fused(ff, state, intra, lateral, record)
         else:
             spikes, mem, psc, state = self._run_steps(ff, state, intra, lateral, record)
+        self.last_rate = spikes.detach().mean()
         if batch_first:
             spikes = spikes.transpose(0, 1)
             if record:

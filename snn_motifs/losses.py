@@ -9,6 +9,8 @@
   neuron is penalised only for firing fewer than ``desired_count`` spikes, the others only for firing
   more than ``undesired_count``; ``L = 1/2 sum_t sum_o delta_o^2 = T/2 sum_o delta_o^2``.
 * :func:`predict`: the class whose output PSC summed over time is largest.
+* :func:`membrane_loss` / :func:`decode_membrane`: cross-entropy on the membrane of a non-spiking readout
+  (:class:`~snn_motifs.readout.LeakyIntegrator`) reduced over time by its mean, max or last value.
 
 PSC convention: eq 1 (:func:`psc`) times ``psc_gain``; the default gain ``1/tau_s`` reproduces the
 authors' scaling so that loss values and learning rates are comparable with theirs.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["psc", "kernel_loss", "count_loss", "predict"]
+__all__ = ["psc", "kernel_loss", "count_loss", "predict", "decode_membrane", "membrane_loss", "DECODERS"]
 
 
 def _check_outputs(spikes: torch.Tensor, labels: torch.Tensor | None = None) -> None:
@@ -128,6 +130,33 @@ def predict(spikes: torch.Tensor, tau_syn: float = 8.0) -> torch.Tensor:
     """Predicted class ``[B]``: argmax over ``C`` of the output PSC summed over time."""
     _check_outputs(spikes)
     return psc(spikes.detach(), tau_syn).sum(0).argmax(-1)
+
+
+#: how a membrane readout ``[T, B, C]`` becomes logits ``[B, C]``
+DECODERS = ("mean", "max", "last")
+
+
+def decode_membrane(mem: torch.Tensor, decode: str = "mean") -> torch.Tensor:
+    """Logits ``[B, C]`` from readout membranes ``[T, B, C]``: their ``"mean"``, ``"max"`` or ``"last"``
+    value over time."""
+    _check_outputs(mem)
+    if decode == "mean":
+        return mem.mean(0)
+    if decode == "max":
+        return mem.amax(0)
+    if decode == "last":
+        return mem[-1]
+    raise ValueError(f"decode must be one of {list(DECODERS)}, got {decode!r}")
+
+
+def membrane_loss(
+    mem: torch.Tensor, labels: torch.Tensor, decode: str = "mean", reduction: str = "mean"
+) -> torch.Tensor:
+    """Cross-entropy of :func:`decode_membrane` logits against ``labels`` (``reduction`` as in
+    :func:`kernel_loss`: ``"mean"`` over the batch or ``"sum"``)."""
+    _check_outputs(mem, labels)
+    loss = torch.nn.functional.cross_entropy(decode_membrane(mem, decode), labels.long(), reduction="sum")
+    return _reduce(loss, mem.shape[1], reduction)
 
 
 def _reduce(loss: torch.Tensor, batch: int, reduction: str) -> torch.Tensor:

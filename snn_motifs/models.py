@@ -9,21 +9,40 @@ from torch import nn
 
 from .layers import SpikingLayer, SpikingLinear
 from .neuron import NeuronParameters
+from .readout import make_readout
 from .scml import SCML, SelfRecurrent
 from .topology import MotifTopology
 
 __all__ = ["SCMLClassifier", "ScSrSNN", "SCSR_VARIANTS", "build_scsr"]
 
 
-class SCMLClassifier(nn.Module):
-    """Input -> one SC-ML hidden layer -> spiking output layer, the network of paper 000 (sec 3.1.3).
+class _Classifier(nn.Module):
+    """Shared parts of the classifiers: the input gain buffer and the readout's name."""
+
+    def _init_common(self, input_gain: float, readout: str, neuron: NeuronParameters | None) -> None:
+        #: multiplies the input; a buffer so checkpoints keep it (:func:`~snn_motifs.training.fit`
+        #: calibrates it from data)
+        self.register_buffer("input_gain", torch.tensor(float(input_gain)))
+        #: readout name (:data:`~snn_motifs.readout.READOUTS`); the training loop picks the loss from it
+        self.readout = readout
+        self.tau_syn = (neuron or NeuronParameters()).tau_syn
+
+
+class SCMLClassifier(_Classifier):
+    """Input -> one SC-ML hidden layer -> readout, the network of paper 000 (sec 3.1.3).
 
     Args:
         in_features, hidden, classes: layer sizes.
         motif_size / topology: the SC-ML topology (see :class:`~snn_motifs.SCML`).
-        backend, neuron, spike_fn: used by both layers.
-        input_gain: multiplies the input before the first layer (real-valued inputs such as Lyon
-            cochleagrams are small).
+        backend, neuron, spike_fn: used by the hidden layer (and a spiking readout).
+        input_gain: multiplies the input before the first layer; :func:`~snn_motifs.training.fit`
+            calibrates it from the data by default, so it rarely needs setting by hand.
+        readout: ``"mean"`` (default; non-spiking leaky-integrator output, cross-entropy on its
+            time-mean membrane), ``"max"``, ``"last"``, or the papers' spiking output layer with the
+            ``"count"`` or ``"kernel"`` loss (:mod:`snn_motifs.readout`).
+
+    ``model(x)`` maps ``[T, B, in_features]`` to the readout's output ``[T, B, classes]`` (membranes or
+    spikes).
     """
 
     def __init__(
@@ -38,12 +57,13 @@ class SCMLClassifier(nn.Module):
         neuron: NeuronParameters | None = None,
         spike_fn: str | Callable | None = None,
         input_gain: float = 1.0,
+        readout: str = "mean",
     ) -> None:
         super().__init__()
         common = dict(backend=backend, neuron=neuron, spike_fn=spike_fn)
-        self.input_gain = input_gain
         self.hidden = SCML(in_features, hidden, motif_size, topology=topology, **common)
-        self.output = SpikingLinear(hidden, classes, **common)
+        self.output = make_readout(readout, hidden, classes, **common)
+        self._init_common(input_gain, readout, neuron)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.hidden.run(x * self.input_gain)
@@ -51,7 +71,7 @@ class SCMLClassifier(nn.Module):
         return out
 
 
-class ScSrSNN(nn.Module):
+class ScSrSNN(_Classifier):
     """The ScSr-SNN family of paper 003: stacked spiking layers, optionally self-recurrent (eq 8), with
     skip connections from layer ``l`` to ``l + 2`` (eq 19) and per-neuron leaks trained by back-propagation
     (BIP, eqs 20-21).
@@ -67,7 +87,9 @@ class ScSrSNN(nn.Module):
         skip: add the l -> l+2 skip connections (Sc).
         bip: train each hidden neuron's leak (``learn_leak=True``).
         backend, neuron, spike_fn: for every layer (the papers: TSSL-BP, ``spike_fn="tssl"``).
-        input_gain: multiplies the input.
+        input_gain: multiplies the input (calibrated from data by :func:`~snn_motifs.training.fit`).
+        readout: as in :class:`SCMLClassifier` (default ``"mean"``); with a membrane readout the skip
+            connection into the output layer feeds the readout's current.
     """
 
     def __init__(
@@ -83,19 +105,20 @@ class ScSrSNN(nn.Module):
         neuron: NeuronParameters | None = None,
         spike_fn: str | Callable | None = "tssl",
         input_gain: float = 1.0,
+        readout: str = "mean",
     ) -> None:
         super().__init__()
         hidden = list(hidden)
         if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
             raise ValueError(f"hidden must be a non-empty sequence of positive ints, got {hidden!r}")
-        self.input_gain = input_gain
+        self._init_common(input_gain, readout, neuron)
         common = dict(backend=backend, neuron=neuron, spike_fn=spike_fn)
         sizes = [in_features, *hidden]
         layers: list[SpikingLayer] = []
         for fan_in, n in zip(sizes[:-1], hidden, strict=True):
             cls = SelfRecurrent if self_recurrent else SpikingLinear
             layers.append(cls(fan_in, n, learn_leak=bip, **common))
-        layers.append(SpikingLinear(hidden[-1], classes, **common))
+        layers.append(make_readout(readout, hidden[-1], classes, **common))
         self.layers = nn.ModuleList(layers)
         out_sizes = [*hidden, classes]
         self.skips = nn.ModuleDict()

@@ -52,6 +52,7 @@ from torch import nn
 from ._optional import require
 from .layers import SpikingLayer
 from .models import SCMLClassifier, ScSrSNN
+from .readout import MEMBRANE_READOUTS
 
 __all__ = [
     "DEFAULT_DT",
@@ -112,6 +113,12 @@ class _Stage:
 
 def _stages(model: nn.Module) -> list[_Stage]:
     """Flatten a supported model into the chain of layers NIR will see."""
+    if isinstance(model, (SCMLClassifier, ScSrSNN)) and model.readout in MEMBRANE_READOUTS:
+        raise ValueError(
+            f"to_nir exports spiking networks; this {type(model).__name__} has the non-spiking "
+            f"readout={model.readout!r}. Export the spiking part (model.hidden for an SCMLClassifier), "
+            "or build the model with readout='count' (the papers' spiking output layer)"
+        )
     if isinstance(model, SpikingLayer):
         return [_Stage("layer0", model, "input")]
     if isinstance(model, SCMLClassifier):

@@ -13,7 +13,7 @@ from torch import nn
 
 from .layers import SpikingLayer
 from .recurrence import dense_recurrent_matrix, effective_weights
-from .topology import EXCITATORY_INIT, ConnectionType, MotifTopology, check_motif_size
+from .topology import EXCITATORY_INIT, ConnectionType, MotifTopology, check_motif_size, initial_weights
 
 __all__ = ["SCML", "SelfRecurrent"]
 
@@ -28,13 +28,16 @@ class SCML(SpikingLayer):
         motif_size: motif size ``v``, must divide ``N``. Optional when ``topology`` is given.
         topology: shared :class:`~snn_motifs.topology.MotifTopology`; default: every intra-motif and
             lateral edge excitatory.
+        recurrent_init: one initial value for every recurrent edge (the paper's 0.2). Default None: the
+            fan-in aware initialisation of :func:`~snn_motifs.topology.initial_weights` (excitatory edges
+            share a total weight of 0.2 per neuron, free-sign edges ``N(0, 1/fan_in)``).
         **kwargs: neuron and API options of :class:`~snn_motifs.layers.SpikingLayer` (``backend``,
             ``neuron``, ``spike_fn``, ``learn_leak``, ``learn_gain``, ``bias``, ``batch_first``,
             ``check_inputs``, ``fused``).
 
     Recurrent weights are per edge, ``intra_weight`` ``[N/v, v, v]`` and ``lateral_weight`` ``[2, N/v, v]``:
-    O(N v) storage and compute. Excitatory edges start at 0.2 and stay positive, inhibitory edges are
-    fixed at -2 (sec 3.1.3). Step and sequence APIs as in :class:`~snn_motifs.layers.SpikingLayer`.
+    O(N v) storage and compute. Excitatory edges stay positive, inhibitory edges are fixed at -2 (sec
+    3.1.3). Step and sequence APIs as in :class:`~snn_motifs.layers.SpikingLayer`.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class SCML(SpikingLayer):
         motif_size: int | None = None,
         *,
         topology: MotifTopology | None = None,
+        recurrent_init: float | None = None,
         **kwargs,
     ) -> None:
         if topology is None:
@@ -59,9 +63,10 @@ class SCML(SpikingLayer):
         super().__init__(in_features, n_neurons, **kwargs)
         self.topology = topology
         v, m = topology.motif_size, n_neurons // topology.motif_size
-        self.intra_weight = nn.Parameter(torch.full((m, v, v), EXCITATORY_INIT))
+        intra, lateral = initial_weights(topology, m, recurrent_init)
+        self.intra_weight = nn.Parameter(intra)
         if topology.has_lateral and m > 1:
-            self.lateral_weight = nn.Parameter(torch.full((2, m, v), EXCITATORY_INIT))
+            self.lateral_weight = nn.Parameter(lateral)
         else:
             self.register_parameter("lateral_weight", None)
 
@@ -90,7 +95,8 @@ class SCML(SpikingLayer):
 class SelfRecurrent(SCML):
     """Self-recurrent spiking layer of ScSr-SNN (paper 003, eq 8): SC-ML with ``v = 1``, no lateral.
 
-    Each neuron feeds its own PSC back to itself through one trained weight ``w_s,i`` (init 0.2). By
+    Each neuron feeds its own PSC back to itself through one trained weight ``w_s,i`` (init 0.2, the
+    papers' value; ``recurrent_init`` changes it). By
     default the weight's sign is free, as in eq 8; ``kind="excitatory"`` keeps it positive and
     ``kind="inhibitory"`` fixes it at -2 like SC-ML's inhibitory edges.
     """
@@ -105,6 +111,7 @@ class SelfRecurrent(SCML):
     ) -> None:
         if "topology" in kwargs or "motif_size" in kwargs:
             raise TypeError("SelfRecurrent fixes the topology (v = 1, no lateral edges)")
+        kwargs.setdefault("recurrent_init", EXCITATORY_INIT)
         super().__init__(in_features, n_neurons, topology=MotifTopology.self_recurrent(kind), **kwargs)
 
     @property

@@ -198,20 +198,21 @@ SPIKE_FUNCTIONS: dict[str, type[SurrogateSpike]] = {
 def resolve_spike_fn(spike_fn: str | Callable[[torch.Tensor], torch.Tensor] | None) -> Callable:
     """Turn ``None`` (default :class:`ATan`), a registered name or a callable into a spike function.
 
-    ``"tssl"`` gives the faithful TSSL-BP rule (:class:`snn_motifs.tssl.TSSLBP`).
+    ``"tssl"`` gives the TSSL-BP rule (:class:`snn_motifs.tssl.TSSLBP`, stable default bound) and
+    ``"tssl_authors"`` the authors' constants (:meth:`~snn_motifs.tssl.TSSLBP.authors`).
     """
     if spike_fn is None:
         return ATan()
     if isinstance(spike_fn, str):
-        if spike_fn == "tssl":
+        if spike_fn in ("tssl", "tssl_authors"):
             from .tssl import TSSLBP
 
-            return TSSLBP()
+            return TSSLBP() if spike_fn == "tssl" else TSSLBP.authors()
         try:
             return SPIKE_FUNCTIONS[spike_fn]()
         except KeyError:
             raise ValueError(
-                f"unknown spike function {spike_fn!r}; available: {sorted([*SPIKE_FUNCTIONS, 'tssl'])}, "
+                f"unknown spike function {spike_fn!r}; available: {sorted([*SPIKE_FUNCTIONS, 'tssl', 'tssl_authors'])}, "
                 "or pass a callable f(u - V_th) -> spikes (e.g. snntorch.surrogate.atan())"
             ) from None
     if not callable(spike_fn):

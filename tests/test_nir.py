@@ -125,7 +125,7 @@ def _per_neuron(layer, seed: int = 0):
 
 def _lively_scsr(variant: str, hidden=(16, 16, 16), seed: int = 0, **kwargs):
     torch.manual_seed(seed)
-    model = build_scsr(variant, 10, hidden, 5, spike_fn="atan", input_gain=4.0, **kwargs)
+    model = build_scsr(variant, 10, hidden, 5, spike_fn="atan", input_gain=4.0, readout="count", **kwargs)
     with torch.no_grad():
         for layer in model.layers:
             layer.fc.weight.mul_(2.0)
@@ -166,7 +166,7 @@ def test_export_of_scsr_with_skips_and_bip_is_exact():
 
 def test_graph_structure_and_round_trip(tmp_path):
     torch.manual_seed(0)
-    model = SCMLClassifier(12, 32, 5, topology=MIXED_TOPOLOGY, input_gain=3.0)
+    model = SCMLClassifier(12, 32, 5, topology=MIXED_TOPOLOGY, input_gain=3.0, readout="count")
     graph = ne.export_nir(model, tmp_path / "m.nir")
     assert list(graph.nodes) == ["input", "layer0.fc", "layer0.rec", "layer1.fc", "layer1.lif", "output"]
     rec = graph.nodes["layer0.rec"]
@@ -209,7 +209,7 @@ def test_backend_does_not_change_the_export(backend):
 # -- re-import by the simulators ----------------------------------------------------------------------------
 def _scml_classifier(seed: int = 0):
     torch.manual_seed(seed)
-    model = SCMLClassifier(12, 32, 5, topology=MIXED_TOPOLOGY, input_gain=2.0)
+    model = SCMLClassifier(12, 32, 5, topology=MIXED_TOPOLOGY, input_gain=2.0, readout="count")
     with torch.no_grad():
         model.hidden.intra_weight.uniform_(0.0, 0.6)
         model.output.fc.weight.mul_(2.0)

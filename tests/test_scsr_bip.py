@@ -69,7 +69,9 @@ def test_bip_leak_stays_valid_under_aggressive_training():
 def test_scsr_wiring_and_variants():
     torch.manual_seed(0)
     net = ScSrSNN(5, (7, 8, 9), 3, skip=True, bip=True, spike_fn="atan")
-    assert [type(m).__name__ for m in net.layers] == ["SelfRecurrent"] * 3 + ["SpikingLinear"]
+    assert [type(m).__name__ for m in net.layers] == ["SelfRecurrent"] * 3 + ["LeakyIntegrator"]
+    spiking = ScSrSNN(5, (7, 8, 9), 3, skip=True, readout="count")
+    assert type(spiking.layers[-1]).__name__ == "SpikingLinear"
     assert sorted(net.skips.keys()) == ["0->2", "1->3"]  # h1 -> h3 and h2 -> output (eq 19)
     assert net.skips["0->2"].weight.shape == (9, 7) and net.skips["1->3"].weight.shape == (3, 8)
     assert all(isinstance(m.neurons.tau_mem, torch.nn.Parameter) for m in net.layers[:3])
@@ -80,7 +82,8 @@ def test_scsr_wiring_and_variants():
     assert net.skips["0->2"].weight.grad is not None  # the skip path is in the graph
 
     ff = build_scsr("FF-SNN", 5, (7, 8), 3)
-    assert [type(m).__name__ for m in ff.layers] == ["SpikingLinear"] * 3 and len(ff.skips) == 0
+    assert [type(m).__name__ for m in ff.layers] == ["SpikingLinear"] * 2 + ["LeakyIntegrator"]
+    assert len(ff.skips) == 0
     assert set(SCSR_VARIANTS) == {"FF-SNN", "Sr-SNN", "SrSc-SNN", "SrSc-BIP"}
     with pytest.raises(ValueError, match="unknown ScSr-SNN variant"):
         build_scsr("LSTM", 5, (7,), 3)

@@ -96,7 +96,8 @@ def test_excitatory_positive_inhibitory_fixed_and_untrained():
     intra, lateral = layer.recurrent_weights()
     assert torch.all(intra[:, 0, 0] == 0.7) and torch.all(intra[:, 0, 1] == -2)
     assert torch.all(intra[:, 1, 0] == 0)
-    assert torch.all(lateral[0, 1:, 0] == 0.2) and torch.all(lateral[0, 0] == 0)  # boundary
+    # fan-in aware init: position 0 has 2 intra + 1 lateral edges sharing the total excitatory weight 0.2
+    assert torch.allclose(lateral[0, 1:, 0], torch.tensor(0.2 / 3)) and torch.all(lateral[0, 0] == 0)  # boundary
     (intra.sum() + lateral.sum()).backward()
     g = layer.intra_weight.grad
     assert torch.all(g[:, 0, 1] == 0) and torch.all(g[:, 1, 0] == 0)  # inhibitory / none: no grad

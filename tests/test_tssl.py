@@ -29,7 +29,7 @@ def _currents(seed: int) -> torch.Tensor:
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_stepwise_tssl_equals_sequence_reference(backend, seed):
-    adapter = get_adapter(backend, N, PARAMS, spike_fn=TSSLBP()).double()
+    adapter = get_adapter(backend, N, PARAMS, spike_fn=TSSLBP.authors()).double()
     with torch.no_grad():
         adapter.tau_mem.copy_(torch.linspace(4.0, 12.0, N))  # per-neuron tau
     c = _currents(seed).requires_grad_()
