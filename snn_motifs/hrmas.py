@@ -33,9 +33,9 @@ from .datasets import SplitData, batches
 from .mixed_op import MixedMotifLayer
 from .models import SCMLClassifier
 from .neuron import NeuronParameters
+from .readout import READOUTS, make_readout
 from .spikl_ip import SpiKLIP
 from .topology import ConnectionType, MotifTopology
-from .readout import READOUTS, make_readout
 from .training import LossConfig, evaluate, fit, make_loss, train_epoch
 
 __all__ = [

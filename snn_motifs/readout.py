@@ -109,9 +109,7 @@ class LeakyIntegrator(nn.Module):
         batch_first = self.batch_first if batch_first is None else batch_first
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.in_features:
             shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(
-                f"readout input must be [T, B, {self.in_features}] (time-first), got {shape}"
-            )
+            raise ValueError(f"readout input must be [T, B, {self.in_features}] (time-first), got {shape}")
         if batch_first:
             x = x.transpose(0, 1)
             extra_current = None if extra_current is None else extra_current.transpose(0, 1)

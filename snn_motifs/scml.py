@@ -62,10 +62,9 @@ class SCML(SpikingLayer):
         check_motif_size(n_neurons, topology.motif_size)
         super().__init__(in_features, n_neurons, **kwargs)
         self.topology = topology
-        v, m = topology.motif_size, n_neurons // topology.motif_size
-        intra, lateral = initial_weights(topology, m, recurrent_init)
+        intra, lateral = initial_weights(topology, n_neurons // topology.motif_size, recurrent_init)
         self.intra_weight = nn.Parameter(intra)
-        if topology.has_lateral and m > 1:
+        if topology.has_lateral and n_neurons > topology.motif_size:
             self.lateral_weight = nn.Parameter(lateral)
         else:
             self.register_parameter("lateral_weight", None)

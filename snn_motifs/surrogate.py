@@ -212,7 +212,8 @@ def resolve_spike_fn(spike_fn: str | Callable[[torch.Tensor], torch.Tensor] | No
             return SPIKE_FUNCTIONS[spike_fn]()
         except KeyError:
             raise ValueError(
-                f"unknown spike function {spike_fn!r}; available: {sorted([*SPIKE_FUNCTIONS, 'tssl', 'tssl_authors'])}, "
+                f"unknown spike function {spike_fn!r}; available: "
+                f"{sorted([*SPIKE_FUNCTIONS, 'tssl', 'tssl_authors'])}, "
                 "or pass a callable f(u - V_th) -> spikes (e.g. snntorch.surrogate.atan())"
             ) from None
     if not callable(spike_fn):

@@ -282,4 +282,3 @@ def initial_weights(
     if free_lateral.any():
         lateral = torch.where(free_lateral, torch.randn_like(lateral) * std_lateral, lateral)
     return intra, lateral
-

@@ -41,8 +41,9 @@ SILENT, SATURATED = 1e-3, 0.5
 
 @dataclass
 class LossConfig:
-    """Which output loss to use and its constants; ``kind`` is the readout (:data:`~snn_motifs.readout.READOUTS`):
-    ``"mean"``/``"max"``/``"last"`` (cross-entropy on a leaky-integrator membrane, the default),
+    """Which output loss to use and its constants; ``kind`` is the readout
+    (:data:`~snn_motifs.readout.READOUTS`): ``"mean"``/``"max"``/``"last"`` (cross-entropy on a
+    leaky-integrator membrane, the default),
     ``"count"`` or ``"kernel"`` (paper 000 eq 29, spiking output)."""
 
     kind: str = "mean"
@@ -137,9 +138,9 @@ def train_epoch(
             for name, child in model.named_children():
                 grads = [p.grad for p in child.parameters() if p.grad is not None]
                 if grads:
-                    norms[name] = norms.get(name, 0.0) + float(torch.linalg.vector_norm(
-                        torch.stack([torch.linalg.vector_norm(g) for g in grads])
-                    ))
+                    norms[name] = norms.get(name, 0.0) + float(
+                        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+                    )
         clip = clip_grad if clip_grad is not None else math.inf
         grad_total += float(nn.utils.clip_grad_norm_(model.parameters(), clip))
         optimizer.step()
@@ -295,8 +296,17 @@ def fit(
         stats: dict = {"lr": opt.param_groups[0]["lr"]}
         losses.append(
             train_epoch(
-                model, data.x_train, data.y_train, loss_fn, opt, batch_size, gen, clip_grad, device,
-                scheduler=sched, stats=stats,
+                model,
+                data.x_train,
+                data.y_train,
+                loss_fn,
+                opt,
+                batch_size,
+                gen,
+                clip_grad,
+                device,
+                scheduler=sched,
+                stats=stats,
             )
         )
         stats["loss"] = losses[-1]
@@ -304,7 +314,8 @@ def fit(
         _warn_rates(stats.get("rates", {}), epoch + 1)
         if log:
             rates = " ".join(f"{k}={v:.3f}" for k, v in stats.get("rates", {}).items())
-            log(f"epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f} |grad| {stats['grad_norm']:.3g} rates {rates}")
+            grad = stats["grad_norm"]
+            log(f"epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f} |grad| {grad:.3g} rates {rates}")
     seconds = time.perf_counter() - start
     acc = evaluate(model, data.x_test, data.y_test, loss=loss_cfg, device=device)
     gain = getattr(model, "input_gain", None)

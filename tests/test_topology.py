@@ -97,14 +97,17 @@ def test_excitatory_positive_inhibitory_fixed_and_untrained():
     assert torch.all(intra[:, 0, 0] == 0.7) and torch.all(intra[:, 0, 1] == -2)
     assert torch.all(intra[:, 1, 0] == 0)
     # fan-in aware init: position 0 has 2 intra + 1 lateral edges sharing the total excitatory weight 0.2
-    assert torch.allclose(lateral[0, 1:, 0], torch.tensor(0.2 / 3)) and torch.all(lateral[0, 0] == 0)  # boundary
+    assert torch.allclose(lateral[0, 1:, 0], torch.tensor(0.2 / 3))
+    assert torch.all(lateral[0, 0] == 0)  # boundary
     (intra.sum() + lateral.sum()).backward()
     g = layer.intra_weight.grad
     assert torch.all(g[:, 0, 1] == 0) and torch.all(g[:, 1, 0] == 0)  # inhibitory / none: no grad
     assert torch.all(g[:, 0, 0] != 0)
     assert layer.intra_weight.shape == (4, 2, 2)
-    fresh = SCML(4, 8, 2)
-    assert torch.all(fresh.recurrent_weights()[0] == 0.2)  # paper init 0.2
+    fresh = SCML(4, 8, 2)  # v = 2 intra + 2 lateral edges per neuron share 0.2
+    assert torch.allclose(fresh.recurrent_weights()[0], torch.tensor(0.05))
+    paper = SCML(4, 8, 2, recurrent_init=0.2)  # the paper's init: 0.2 on every edge
+    assert torch.all(paper.recurrent_weights()[0] == 0.2)
 
 
 def test_topology_json_round_trip_and_parse():
