@@ -1,14 +1,14 @@
-"""The shared training loop and the SC-ML classifier learn a small synthetic task end to end."""
+"""The training loop, the readouts and the default recipe: small synthetic tasks end to end."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from snn_motifs import NeuronParameters
+from snn_motifs import SCML, NeuronParameters, SpikingLinear
 from snn_motifs.datasets import SplitData
 from snn_motifs.models import SCMLClassifier
-from snn_motifs.training import LossConfig, evaluate, fit, make_loss
+from snn_motifs.training import LossConfig, calibrate_input_gain, evaluate, fit, make_loss
 
 
 def _task(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -19,19 +19,94 @@ def _task(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-@pytest.mark.parametrize("spike_fn,loss", [("atan", "count"), ("tssl", "count"), ("atan", "kernel")])
-def test_fit_learns_a_separable_task(spike_fn, loss):
+def _data() -> SplitData:
     x, y = _task(96, 0)
     xt, yt = _task(64, 1)
-    data = SplitData(x, y, xt, yt, 2)
+    return SplitData(x, y, xt, yt, 2)
+
+
+NEURON = NeuronParameters(tau_mem=4, tau_syn=2)
+
+
+@pytest.mark.parametrize(
+    "spike_fn,readout",
+    [("atan", "mean"), ("tssl", "mean"), ("atan", "count"), ("tssl", "count"), ("atan", "kernel")],
+)
+def test_fit_learns_a_separable_task(spike_fn, readout):
+    data = _data()
     torch.manual_seed(0)
-    model = SCMLClassifier(8, 16, 2, 4, neuron=NeuronParameters(tau_mem=4, tau_syn=2), spike_fn=spike_fn)
-    before = evaluate(model, xt, yt, tau_syn=2)
-    out = fit(model, data, epochs=15, lr=1e-2, batch_size=16, loss=LossConfig(kind=loss, tau_syn=2))
+    model = SCMLClassifier(8, 16, 2, 4, neuron=NEURON, spike_fn=spike_fn, readout=readout)
+    before = evaluate(model, data.x_test, data.y_test)
+    out = fit(model, data, epochs=15, batch_size=16)
     assert out["test_acc"] >= 0.85 and out["test_acc"] >= before
     assert out["train_loss"][-1] < out["train_loss"][0]
 
 
-def test_unknown_loss_kind():
+def test_fit_records_rates_gradients_and_schedule():
+    data = _data()
+    torch.manual_seed(0)
+    model = SCMLClassifier(8, 16, 2, 4, neuron=NEURON)
+    out = fit(model, data, epochs=3, batch_size=16, target_rate=0.1)
+    hist = out["history"]
+    assert len(hist) == 3 and set(hist[0]["rates"]) == {"hidden"}
+    assert all(0 < h["rates"]["hidden"] < 1 and h["grad_norm"] > 0 for h in hist)
+    assert set(hist[0]["grad_norms"]) == {"hidden", "output"}
+    assert hist[0]["lr"] == pytest.approx(1e-2) and hist[2]["lr"] < hist[1]["lr"] < hist[0]["lr"]  # cosine
+    assert out["input_gain"] == pytest.approx(float(model.input_gain))
+    assert "input_gain" in model.state_dict()  # checkpoints keep the calibrated gain
+
+
+def test_fit_warns_about_a_silent_layer():
+    data = _data()
+    model = SCMLClassifier(8, 16, 2, 4, neuron=NEURON, input_gain=1e-4)
+    with pytest.warns(RuntimeWarning, match="layer 'hidden' is silent"):
+        fit(model, data, epochs=1, batch_size=16, calibrate=False)
+
+
+@pytest.mark.parametrize("target", [0.02, 0.1, 0.3])
+def test_calibration_hits_the_target_rate(target):
+    x, _ = _task(64, 0)
+    torch.manual_seed(0)
+    model = SCMLClassifier(8, 32, 2, 4, neuron=NEURON, spike_fn="atan")
+    gain = calibrate_input_gain(model, x * 0.01, target)  # input 100x too weak: the gain makes up for it
+    with torch.no_grad():
+        model(x.transpose(0, 1) * 0.01)
+    assert abs(float(model.hidden.last_rate) - target) < 0.25 * target
+    assert gain == pytest.approx(float(model.input_gain)) and gain > 1
+
+
+def test_calibration_needs_an_input_gain_buffer():
+    with pytest.raises(TypeError, match="no input_gain buffer"):
+        calibrate_input_gain(torch.nn.Sequential(SpikingLinear(8, 4)), torch.rand(4, 10, 8))
+    model = SCMLClassifier(8, 16, 2, 4)
+    with pytest.raises(ValueError, match="target_rate must lie in"):
+        calibrate_input_gain(model, torch.rand(4, 10, 8), 1.5)
+
+
+def test_plain_spiking_stack_trains_with_the_count_loss():
+    data = _data()
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(SCML(8, 16, 4, neuron=NEURON), SpikingLinear(16, 2, neuron=NEURON))
+
+    class Stack(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            for layer in self.net:
+                x, _ = layer.run(x)
+            return x
+
+    out = fit(Stack(), data, epochs=2, batch_size=16)  # no readout attribute: the papers' count loss
+    assert 0 <= out["test_acc"] <= 1 and out["input_gain"] is None
+    assert "net.0" in out["history"][0]["rates"] and "net.1" in out["history"][0]["rates"]
+
+
+def test_unknown_loss_kind_and_readout():
     with pytest.raises(ValueError, match="unknown loss kind 'mse'"):
         make_loss(LossConfig(kind="mse"))
+    with pytest.raises(ValueError, match="unknown readout 'softmax'"):
+        SCMLClassifier(8, 16, 2, 4, readout="softmax")
+    with pytest.raises(ValueError, match="schedule must be"):
+        fit(SCMLClassifier(8, 16, 2, 4), _data(), 1, schedule="linear")
