@@ -36,7 +36,16 @@ from .neuron import NeuronParameters
 from .readout import READOUTS, make_readout
 from .spikl_ip import SpiKLIP
 from .topology import ConnectionType, MotifTopology
-from .training import LossConfig, evaluate, fit, make_loss, train_epoch
+from .training import (
+    CALIBRATION_SAMPLES,
+    LossConfig,
+    calibrate_input_gain,
+    evaluate,
+    fit,
+    make_loss,
+    make_optimizer,
+    train_epoch,
+)
 
 __all__ = [
     "HRMASConfig",
@@ -63,8 +72,10 @@ class HRMASConfig:
     tau_syn: float = 8.0
     tau_cal: float = 16.0
     v_threshold: float = 1.0
-    input_gain: float = 3.0
-    lr: float = 3e-3
+    input_gain: float | None = None  # None: calibrated from the data to target_rate (see fit)
+    target_rate: float = 0.05
+    lr: float = 1e-2
+    weight_decay: float = 1e-2
     arch_lr: float = 3e-3
     batch_size: int = 50
     epochs_size: int = 4  # phase 1: motif size and types
@@ -78,7 +89,7 @@ class HRMASConfig:
     lateral: bool = True
     motifs: bool = True  # False: types searched over the full N x N matrix ("without motif")
     search: str = "hrmas"  # or "random" (same space, same budget)
-    loss: str = "count"
+    loss: str = "mean"  # the readout (snn_motifs.readout.READOUTS)
     spike_fn: str = "tssl"
     backend: str = "native"
     seed: int = 0
@@ -92,6 +103,9 @@ class HRMASConfig:
                 raise ValueError(f"{name} must be a positive learning rate, got {value!r}")
         if not self.motif_sizes:
             raise ValueError("motif_sizes is empty: give at least one option, e.g. [2, 4, 8, 16, 32]")
+        gain = self.input_gain
+        if gain is not None and not (isinstance(gain, (int, float)) and math.isfinite(gain) and gain > 0):
+            raise ValueError(f"input_gain must be a positive number or null (calibrated), got {gain!r}")
         if self.loss not in READOUTS:
             raise ValueError(f"loss must be a readout name {list(READOUTS)}, got {self.loss!r}")
         if self.search not in ("hrmas", "random"):
@@ -175,7 +189,7 @@ class SearchNet(nn.Module):
     def __init__(self, in_features: int, classes: int, cfg: HRMASConfig) -> None:
         super().__init__()
         common = dict(backend=cfg.backend, neuron=cfg.neuron(), spike_fn=cfg.spike_fn)
-        self.input_gain = cfg.input_gain
+        self.register_buffer("input_gain", torch.tensor(float(cfg.input_gain or 1.0)))
         lateral = cfg.lateral and cfg.motifs
         self.hidden = MixedMotifLayer(
             in_features, cfg.hidden, cfg.effective_options(), lateral=lateral, **common
@@ -208,7 +222,7 @@ def dense_rsnn(in_features: int, hidden: int, classes: int, cfg: HRMASConfig) ->
         backend=cfg.backend,
         neuron=cfg.neuron(),
         spike_fn=cfg.spike_fn,
-        input_gain=cfg.input_gain,
+        input_gain=cfg.input_gain or 1.0,
         readout=cfg.loss,
     )
     with torch.no_grad():
@@ -227,6 +241,9 @@ def retrain(model: nn.Module, data: SplitData, cfg: HRMASConfig, seed: int, devi
         loss=LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn),
         seed=seed,
         device=device,
+        weight_decay=cfg.weight_decay,
+        calibrate=cfg.input_gain is None,
+        target_rate=cfg.target_rate,
     )
 
 
@@ -240,7 +257,7 @@ def classifier_from_genotype(genotype: Genotype, data: SplitData, cfg: HRMASConf
         backend=cfg.backend,
         neuron=cfg.neuron(),
         spike_fn=cfg.spike_fn,
-        input_gain=cfg.input_gain,
+        input_gain=cfg.input_gain or 1.0,
         readout=cfg.loss,
     )
 
@@ -385,7 +402,7 @@ class HRMASRun:
         }
         torch.manual_seed(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.model = SearchNet(data.n_channels, data.n_classes, cfg).to(self.device)
+        self.model = self._calibrated(SearchNet(data.n_channels, data.n_classes, cfg).to(self.device))
         self.w_opt = torch.optim.Adam(self.model.weight_parameters(), lr=cfg.lr)
         self.a_opt = torch.optim.Adam(self.model.hidden.arch_parameters(), lr=cfg.arch_lr)
         self.ip: SpiKLIP | None = None
@@ -395,6 +412,7 @@ class HRMASRun:
             self.ip_handle = self.ip.attach(self.model.hidden)
         self.final_model: nn.Module | None = None
         self.final_opt: torch.optim.Optimizer | None = None
+        self.final_sched: torch.optim.lr_scheduler.LRScheduler | None = None
 
     # -- checkpoints ------------------------------------------------------------------------------
     @property
@@ -416,6 +434,7 @@ class HRMASRun:
             "ip_initial": None if self.ip_handle is None else self.ip_handle.target.initial,
             "final_model": None if self.final_model is None else self.final_model.state_dict(),
             "final_opt": None if self.final_opt is None else self.final_opt.state_dict(),
+            "final_sched": None if self.final_sched is None else self.final_sched.state_dict(),
         }
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(blob, tmp)
@@ -455,6 +474,8 @@ class HRMASRun:
             self._build_final(Genotype.from_dict(self.state["genotype"]), reinit=False)
             self.final_model.load_state_dict(blob["final_model"])
             self.final_opt.load_state_dict(blob["final_opt"])
+            if blob.get("final_sched") is not None:
+                self.final_sched.load_state_dict(blob["final_sched"])
 
     # -- phases -------------------------------------------------------------------------------------
     def _pairs(self) -> Iterator[tuple]:
@@ -534,13 +555,24 @@ class HRMASRun:
         return {"valid_acc": acc, "genotype": Genotype(topo, cfg.hidden).to_dict()}
 
     def _classifier(self, genotype: Genotype) -> SCMLClassifier:
-        return classifier_from_genotype(genotype, self.data, self.cfg)
+        return self._calibrated(classifier_from_genotype(genotype, self.data, self.cfg).to(self.device))
+
+    def _calibrated(self, model: nn.Module) -> nn.Module:
+        """With ``input_gain: null`` (the default) the input gain is set from the search-training data."""
+        if self.cfg.input_gain is None:
+            x = self.search_train.x_train[:CALIBRATION_SAMPLES]
+            calibrate_input_gain(model, x, self.cfg.target_rate)
+        return model
 
     def _build_final(self, genotype: Genotype, reinit: bool = True) -> None:
+        cfg = self.cfg
         if reinit:
-            torch.manual_seed(self.cfg.seed + 7)  # every weight re-initialised
-        self.final_model = self._classifier(genotype).to(self.device)
-        self.final_opt = torch.optim.Adam(self.final_model.parameters(), lr=self.cfg.lr)
+            torch.manual_seed(cfg.seed + 7)  # every weight re-initialised
+        self.final_model = self._classifier(genotype)
+        steps = cfg.epochs_retrain * math.ceil(len(self.data.y_train) / cfg.batch_size)
+        self.final_opt, self.final_sched = make_optimizer(
+            self.final_model.parameters(), cfg.lr, steps, cfg.weight_decay
+        )
 
     def discretise(self) -> Genotype:
         return Genotype(self.model.hidden.genotype_topology(), self.cfg.hidden)
@@ -584,6 +616,7 @@ class HRMASRun:
                         cfg.batch_size,
                         self.gen,
                         device=self.device,
+                        scheduler=self.final_sched,
                     )
                     record = {"train_loss": loss}
                 elif cfg.search == "random":

@@ -52,7 +52,7 @@ from torch import nn
 from ._optional import require
 from .layers import SpikingLayer
 from .models import SCMLClassifier, ScSrSNN
-from .readout import MEMBRANE_READOUTS
+from .readout import LeakyIntegrator
 
 __all__ = [
     "DEFAULT_DT",
@@ -80,7 +80,8 @@ IMPORTER_NOTES = {
         "imported into Norse. It builds nir.Linear as torch.nn.Linear(in=weight.shape[-2], "
         "out=weight.shape[-1]) and then overwrites the weight, so in_features/out_features are swapped "
         "for non-square matrices although the computation is right. Parameters are float32 tensors "
-        "inside NamedTuples: .double() does not reach them."
+        "inside NamedTuples: .double() does not reach them. It has no mapping for nir.LI (our "
+        "non-spiking readout) and passes the node's input through unchanged."
     ),
     "snntorch": (
         "snntorch.import_nir.import_from_nir hard-codes dt = 1e-4 and asserts r == tau_mem/dt. For a flat "
@@ -91,7 +92,8 @@ IMPORTER_NOTES = {
         "(\"'GraphModule' object has no attribute 'items'\") when it meets a subgraph before the node "
         "feeding it, which happens after nir.read (alphabetical order) unless names sort topologically. "
         "Neurons are built with init_hidden=True (state inside the module; snntorch.utils.reset resets "
-        "every instance in the process, so reset each neuron's reset_mem()), and it prints to stdout."
+        "every instance in the process, so reset each neuron's reset_mem()), and it prints to stdout. "
+        "It has no mapping for nir.LI (our non-spiking readout)."
     ),
 }
 
@@ -105,7 +107,7 @@ class _Stage:
     """One spiking layer of the exported chain, with the matrices feeding it (already folded)."""
 
     name: str
-    layer: SpikingLayer
+    layer: SpikingLayer | LeakyIntegrator
     source: str  # node whose output feeds ``fc`` ("input" or another stage's name)
     in_gain: float = 1.0
     skips: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # (source stage, W [N, N_src])
@@ -113,12 +115,6 @@ class _Stage:
 
 def _stages(model: nn.Module) -> list[_Stage]:
     """Flatten a supported model into the chain of layers NIR will see."""
-    if isinstance(model, (SCMLClassifier, ScSrSNN)) and model.readout in MEMBRANE_READOUTS:
-        raise ValueError(
-            f"to_nir exports spiking networks; this {type(model).__name__} has the non-spiking "
-            f"readout={model.readout!r}. Export the spiking part (model.hidden for an SCMLClassifier), "
-            "or build the model with readout='count' (the papers' spiking output layer)"
-        )
     if isinstance(model, SpikingLayer):
         return [_Stage("layer0", model, "input")]
     if isinstance(model, SCMLClassifier):
@@ -211,6 +207,9 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
     spikes_of: dict[str, str] = {}  # stage name -> the node that emits its spikes (stages come in order)
     for stage in stages:
         layer, p = stage.layer, stage.name
+        if isinstance(layer, LeakyIntegrator):
+            spikes_of[p] = _leaky_integrator_nodes(nir, stage, spikes_of, nodes, edges, dt)
+            continue
         neurons = layer.neurons
         if getattr(neurons, "reset_mechanism", "zero") != "zero":
             raise ValueError(
@@ -272,7 +271,9 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
             out = f"{p}.lif"
         edges += [(s, out) for s in sources]
         spikes_of[p] = out
-    nodes["output"] = nir.Output(output_type=np.array([stages[-1].layer.n_neurons]))
+    last = stages[-1].layer
+    n_out = last.fc.out_features if isinstance(last, LeakyIntegrator) else last.n_neurons
+    nodes["output"] = nir.Output(output_type=np.array([n_out]))
     edges.append((spikes_of[stages[-1].name], "output"))
     metadata = {
         "exporter": "snn_motifs",
@@ -282,6 +283,28 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
         "model": type(model).__name__,
     }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def _leaky_integrator_nodes(nir, stage: _Stage, spikes_of: dict, nodes: dict, edges: list, dt: float) -> str:
+    """A non-spiking readout as ``Affine -> LI``: NIR's ``tau dv/dt = v_leak - v + r I`` under forward
+    Euler at ``dt`` with ``tau = tau_mem dt``, ``r = 1``, ``v_leak = 0`` is
+    :func:`~snn_motifs.readout.leaky_integrate` exactly; the graph's output is then the membrane."""
+    layer, p = stage.layer, stage.name
+    dtype = np.float64 if layer.fc.weight.dtype == torch.float64 else np.float32
+    weight = _check_finite(f"{p}.fc weight", _numpy(layer.fc.weight).astype(dtype))
+    if layer.fc.bias is not None:
+        nodes[f"{p}.fc"] = nir.Affine(weight=weight, bias=_numpy(layer.fc.bias).astype(dtype))
+    else:
+        nodes[f"{p}.fc"] = nir.Linear(weight=weight)
+    edges.append((spikes_of.get(stage.source, "input"), f"{p}.fc"))
+    n = layer.fc.out_features
+    nodes[f"{p}.li"] = nir.LI(tau=np.full(n, layer.tau_mem * dt), r=np.ones(n), v_leak=np.zeros(n))
+    edges.append((f"{p}.fc", f"{p}.li"))
+    for src, w_skip in stage.skips:
+        key = f"{p}.in_skip{src.removeprefix('layer')}"
+        nodes[key] = nir.Linear(weight=_check_finite(f"{key} weight", _numpy(w_skip).astype(dtype)))
+        edges += [(spikes_of[src], key), (key, f"{p}.li")]
+    return f"{p}.li"
 
 
 def export_nir(model: nn.Module, path: str | os.PathLike, dt: float = DEFAULT_DT, **kwargs):
@@ -337,6 +360,17 @@ def _skip_targets(graph) -> list[str]:
     return sorted(k for k, n in fan_in.items() if n > 1)
 
 
+def _refuse_li(graph, importer: str, behaviour: str) -> None:
+    """Refuse graphs with an ``LI`` node (a non-spiking readout): neither importer maps it."""
+    li = sorted(k for k, node in graph.nodes.items() if type(node).__name__ == "LI")
+    if li:
+        raise ValueError(
+            f"node(s) {li} are leaky integrators (a non-spiking readout); {importer}'s NIR loader "
+            f"{behaviour}. Import the spiking part only (export model.hidden), or build the model with "
+            "readout='count' for a fully spiking graph"
+        )
+
+
 def import_norse(graph_or_path, dt: float | None = None) -> nn.Module:
     """Load a graph (or ``.nir`` file) with ``norse.torch.from_nir`` at the graph's ``dt``.
 
@@ -348,6 +382,7 @@ def import_norse(graph_or_path, dt: float | None = None) -> nn.Module:
     from norse.torch import from_nir
 
     graph = _graph(graph_or_path)
+    _refuse_li(graph, "Norse 1.1", "has no mapping for LI and silently passes the current through")
     joins = _skip_targets(graph)
     if joins:
         raise ValueError(
@@ -373,6 +408,7 @@ def import_snntorch(graph_or_path) -> nn.Module:
     from snntorch.import_nir import import_from_nir
 
     graph = _graph(graph_or_path)
+    _refuse_li(graph, "snnTorch 1.0", "has no mapping for LI (it raises 'Unknown node type')")
     dt = _graph_dt(graph, None) if "dt" in (getattr(graph, "metadata", None) or {}) else DEFAULT_DT
     if not math.isclose(dt, DEFAULT_DT, rel_tol=1e-9):
         raise ValueError(

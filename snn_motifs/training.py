@@ -33,8 +33,11 @@ __all__ = [
     "fit",
     "calibrate_input_gain",
     "firing_rates",
+    "make_optimizer",
 ]
 
+#: training samples :func:`fit` calibrates the input gain on
+CALIBRATION_SAMPLES = 256
 #: a layer firing on fewer than this fraction of steps counts as silent, more than ``SATURATED`` as saturated
 SILENT, SATURATED = 1e-3, 0.5
 
@@ -231,6 +234,23 @@ def calibrate_input_gain(
     return float(gain)
 
 
+def make_optimizer(
+    parameters,
+    lr: float,
+    total_steps: int,
+    weight_decay: float = 1e-2,
+    schedule: str = "cosine",
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    """The recipe's optimiser: AdamW and, with ``schedule="cosine"``, a cosine decay to 0 over
+    ``total_steps`` optimiser steps (``"constant"``: no scheduler)."""
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    opt = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    if schedule == "constant":
+        return opt, None
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
+
+
 def _warn_rates(rates: dict[str, float], epoch: int) -> None:
     for name, rate in rates.items():
         if rate < SILENT:
@@ -277,19 +297,16 @@ def fit(
     Returns ``{"test_acc", "train_loss", "seconds", "input_gain", "history"}``; ``history`` holds one
     record per epoch (loss, learning rate, firing rate per spiking layer, gradient norms).
     """
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     loss_cfg = objective_of(model, loss)
     loss_fn = make_loss(loss_cfg)
     gen = torch.Generator().manual_seed(seed)
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     model.to(device)
     if calibrate and isinstance(getattr(model, "input_gain", None), torch.Tensor):
-        calibrate_input_gain(model, data.x_train[:256], target_rate)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        calibrate_input_gain(model, data.x_train[:CALIBRATION_SAMPLES], target_rate)
     steps = epochs * math.ceil(len(data.x_train) / batch_size)
-    sched = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1)) if schedule == "cosine" else None
-    )
+    opt, sched = make_optimizer(model.parameters(), lr, steps, weight_decay, schedule)
     losses, history = [], []
     start = time.perf_counter()
     for epoch in range(epochs):

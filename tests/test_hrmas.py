@@ -261,7 +261,7 @@ def test_corrupt_and_mismatched_checkpoints(tmp_path):
     with pytest.raises(ValueError, match="corrupt or unreadable"):
         HRMASRun(cfg, data, out, progress=False).run(resume=True)
     HRMASRun(cfg, data, tmp_path / "ok", progress=False, log=lambda s: None).run()
-    other = HRMASConfig(**{**cfg.__dict__, "lr": 0.01})
+    other = HRMASConfig(**{**cfg.__dict__, "lr": 0.02})
     with pytest.raises(ValueError, match=r"different config \(differs in \['lr'\]\)"):
         HRMASRun(other, data, tmp_path / "ok", progress=False).run(resume=True)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
@@ -337,20 +337,24 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
 
 
 def _check_cli_export_nir(tmp_path, seed_dir, trained, capsys):
-    """`snn-motifs export-nir` writes the trained classifier; Norse's importer reproduces its spikes."""
+    """`snn-motifs export-nir` writes the trained classifier (SC-ML + leaky-integrator readout as LI);
+    Norse's importer reproduces the SC-ML layer's spikes and refuses the LI node it cannot map."""
     from snn_motifs import cli
-    from snn_motifs.nir_export import import_norse, run_imported
+    from snn_motifs.nir_export import import_norse, read_nir, run_imported, to_nir
 
     for run in (seed_dir, trained):
         target = tmp_path / f"{run.name}.nir"
         assert cli.main(["export-nir", "--run", str(run), "--out", str(target)]) == 0
         assert "wrote" in capsys.readouterr().out and target.is_file()
+        assert type(read_nir(target).nodes["layer1.li"]).__name__ == "LI"
+        with pytest.raises(ValueError, match="leaky integrators"):
+            import_norse(target)
         model, _, cfg = cli.load_trained(run)
         data = cli.load_data(cfg)
-        x = data.x_test[:8].transpose(0, 1)  # [T, B, F]
+        x = data.x_test[:8].transpose(0, 1) * model.input_gain  # [T, B, F]
         with torch.no_grad():
-            expected = model(x)
-        assert torch.equal(run_imported(import_norse(target), x), expected)
+            expected, _ = model.hidden.run(x)
+        assert torch.equal(run_imported(import_norse(to_nir(model.hidden)), x), expected)
     with pytest.raises(SystemExit, match="cannot read a trained model"):
         bad = tmp_path / "bad.pt"
         bad.write_bytes(b"not a checkpoint")

@@ -69,7 +69,7 @@ def test_bad_readout_inputs_are_named():
         make_readout("spikes", 4, 2)
 
 
-def test_classifiers_use_the_readout_and_nir_refuses_a_membrane_readout():
+def test_classifiers_use_the_readout():
     torch.manual_seed(0)
     x = (torch.rand(10, 2, 6) < 0.3).float()
     model = SCMLClassifier(6, 8, 3, 4, input_gain=20.0)
@@ -78,7 +78,36 @@ def test_classifiers_use_the_readout_and_nir_refuses_a_membrane_readout():
     assert out.shape == (10, 2, 3) and not torch.all((out == 0) | (out == 1))  # a membrane, not spikes
     spiking = SCMLClassifier(6, 8, 3, 4, readout="count", input_gain=20.0)
     assert torch.all((spiking(x) == 0) | (spiking(x) == 1))
-    with pytest.raises(ValueError, match="non-spiking readout='mean'"):
-        to_nir(model)
-    with pytest.raises(ValueError, match="non-spiking readout='max'"):
-        to_nir(ScSrSNN(6, (8,), 3, readout="max"))
+
+
+def _euler_li(graph, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """The exported readout run by hand from the NIR parameters: forward Euler of
+    tau dv/dt = v_leak - v + r (W s + b) at the graph's dt."""
+    fc, li = graph.nodes["layer1.fc"], graph.nodes["layer1.li"]
+    dt = graph.metadata["dt"]
+    w, b = torch.as_tensor(fc.weight, dtype=torch.float64), torch.as_tensor(fc.bias, dtype=torch.float64)
+    tau, r = torch.as_tensor(li.tau), torch.as_tensor(li.r)
+    v, out = torch.zeros(x.shape[1], w.shape[0], dtype=torch.float64), []
+    for t in range(steps):
+        v = v + dt / tau * (torch.as_tensor(li.v_leak) - v + r * (x[t] @ w.T + b))
+        out.append(v)
+    return torch.stack(out)
+
+
+def test_membrane_readout_exports_to_nir_as_li_and_importers_refuse_it():
+    pytest.importorskip("nir")
+    from snn_motifs.nir_export import import_norse, import_snntorch
+
+    torch.manual_seed(0)
+    model = SCMLClassifier(6, 8, 3, 4, input_gain=20.0).double()
+    graph = to_nir(model)
+    assert type(graph.nodes["layer1.li"]).__name__ == "LI" and ("layer1.li", "output") in graph.edges
+    x = (torch.rand(25, 2, 6) < 0.3).double()
+    with torch.no_grad():
+        hidden, _ = model.hidden.run(x * model.input_gain)
+        torch.testing.assert_close(_euler_li(graph, hidden, 25), model(x), rtol=1e-12, atol=1e-12)
+    for importer in (import_norse, import_snntorch):
+        with pytest.raises(ValueError, match="leaky integrators"):
+            importer(graph)
+    scsr = to_nir(ScSrSNN(6, (8, 8), 3, skip=True, readout="max"))
+    assert ("layer2.li", "output") in scsr.edges and ("layer2.in_skip0", "layer2.li") in scsr.edges
