@@ -20,7 +20,16 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["psc", "regular_train", "kernel_loss", "count_loss", "predict", "decode_membrane", "membrane_loss", "DECODERS"]
+__all__ = [
+    "psc",
+    "regular_train",
+    "kernel_loss",
+    "count_loss",
+    "predict",
+    "decode_membrane",
+    "membrane_loss",
+    "DECODERS",
+]
 
 
 def _check_outputs(spikes: torch.Tensor, labels: torch.Tensor | None = None) -> None:
