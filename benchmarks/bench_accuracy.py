@@ -3,7 +3,8 @@
 Every network is trained by ``snn_motifs.training.fit`` with its defaults (AdamW 1e-2, cosine schedule,
 clipping, calibrated input gain, the model's readout); the baselines use the same loop and loss:
 
-* SC-ML (paper 000) with the default arc-tangent surrogate and with TSSL-BP (``spike_fn="tssl"``);
+* SC-ML (paper 000) with the default arc-tangent surrogate and with TSSL-BP (``spike_fn="tssl"``), with
+  the default free-sign motif and with a uniform excitatory motif (the paper's excitatory edges);
 * a dense RSNN of the same size (every recurrent weight trained, free sign);
 * the ScSr-SNN family (Zhang & Li): FF-SNN, Sr-SNN (self-recurrent) of the same size, and SrSc-BIP
   (two self-recurrent layers of half the size, skip connection into the readout, trained leaks);
@@ -64,9 +65,16 @@ def main(argv=None) -> dict:
     def size(data) -> int:
         return args.hidden_mnist1d if data.n_classes == 10 else args.hidden_ti46
 
-    def scml(spike_fn):
+    def scml(spike_fn, topology=None):
         return lambda d, neuron, readout: SCMLClassifier(
-            d.n_channels, size(d), d.n_classes, args.motif, neuron=neuron, spike_fn=spike_fn, readout=readout
+            d.n_channels,
+            size(d),
+            d.n_classes,
+            None if topology else args.motif,
+            topology=topology,
+            neuron=neuron,
+            spike_fn=spike_fn,
+            readout=readout,
         )
 
     def dense(d, neuron, readout):
@@ -86,6 +94,8 @@ def main(argv=None) -> dict:
     models = {
         "SC-ML atan": scml(None),
         "SC-ML TSSL-BP": scml("tssl"),
+        "SC-ML atan, excitatory motif": scml(None, MotifTopology.uniform(args.motif)),
+        "SC-ML TSSL-BP, excitatory motif": scml("tssl", MotifTopology.uniform(args.motif)),
         "dense RSNN atan": dense,
         "FF-SNN atan": scsr("FF-SNN"),
         "Sr-SNN atan": scsr("Sr-SNN"),

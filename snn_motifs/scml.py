@@ -27,7 +27,9 @@ class SCML(SpikingLayer):
         n_neurons: layer size ``N``.
         motif_size: motif size ``v``, must divide ``N``. Optional when ``topology`` is given.
         topology: shared :class:`~snn_motifs.topology.MotifTopology`; default: every intra-motif and
-            lateral edge excitatory.
+            lateral edge free-sign (trained, any sign), which learns best without a search (README,
+            "Accuracy"); an HRMAS genotype or ``MotifTopology.uniform(v)`` gives excitatory /
+            inhibitory / absent edge types.
         recurrent_init: one initial value for every recurrent edge (the paper's 0.2). Default None: the
             fan-in aware initialisation of :func:`~snn_motifs.topology.initial_weights` (excitatory edges
             share a total weight of 0.2 per neuron, free-sign edges ``N(0, 1/fan_in)``).
@@ -54,7 +56,7 @@ class SCML(SpikingLayer):
             if motif_size is None:
                 raise ValueError("give motif_size (v) or a topology")
             check_motif_size(n_neurons, motif_size)
-            topology = MotifTopology.uniform(motif_size)
+            topology = MotifTopology.uniform(motif_size, ConnectionType.FREE, ConnectionType.FREE)
         elif not isinstance(topology, MotifTopology):
             raise TypeError(f"topology must be a MotifTopology, got {type(topology).__name__}")
         elif motif_size is not None and motif_size != topology.motif_size:

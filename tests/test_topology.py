@@ -104,8 +104,13 @@ def test_excitatory_positive_inhibitory_fixed_and_untrained():
     assert torch.all(g[:, 0, 1] == 0) and torch.all(g[:, 1, 0] == 0)  # inhibitory / none: no grad
     assert torch.all(g[:, 0, 0] != 0)
     assert layer.intra_weight.shape == (4, 2, 2)
-    fresh = SCML(4, 8, 2)  # v = 2 intra + 2 lateral edges per neuron share 0.2
-    assert torch.allclose(fresh.recurrent_weights()[0], torch.tensor(0.05))
+    excitatory = SCML(4, 8, topology=MotifTopology.uniform(2))  # 2 intra + 2 lateral edges share 0.2
+    assert torch.allclose(excitatory.recurrent_weights()[0], torch.tensor(0.05))
+    torch.manual_seed(0)
+    fresh = SCML(4, 64, 4)  # the default: free-sign edges drawn from N(0, 1/fan_in), fan_in = 4 + 2
+    assert fresh.topology == MotifTopology.uniform(4, "free", "free")
+    w = torch.cat([fresh.intra_weight.flatten(), fresh.lateral_weight.flatten()]).detach()
+    assert (w < 0).any() and (w > 0).any() and abs(float(w.std()) - 6**-0.5) < 0.08
     paper = SCML(4, 8, 2, recurrent_init=0.2)  # the paper's init: 0.2 on every edge
     assert torch.all(paper.recurrent_weights()[0] == 0.2)
 
