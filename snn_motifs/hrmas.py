@@ -41,6 +41,7 @@ from .training import (
     LossConfig,
     calibrate_input_gain,
     evaluate,
+    firing_rates,
     fit,
     make_loss,
     make_optimizer,
@@ -618,13 +619,14 @@ class HRMASRun:
                         device=self.device,
                         scheduler=self.final_sched,
                     )
-                    record = {"train_loss": loss}
+                    record = {"train_loss": loss, "rates": firing_rates(self.final_model)}
                 elif cfg.search == "random":
                     trial = self._random_trial(len(st["random_trials"]))
                     st["random_trials"].append(trial)
                     record = {"valid_acc": trial["valid_acc"], "genotype": trial["genotype"]}
                 else:
                     record = self._search_epoch()
+                    record["rates"] = firing_rates(self.model)
                 record.update(phase=phase, epoch=st["epoch"], seconds=time.perf_counter() - t0)
                 st["history"].append(record)
                 st["epoch"] += 1
@@ -688,6 +690,8 @@ def _postfix(record: dict) -> str:
     parts = [f"{k}={record[k]:.3f}" for k in ("train_loss", "valid_loss", "valid_acc") if k in record]
     if "genotype" in record:
         parts.append(f"v={record['genotype']['motif_size']}")
+    if record.get("rates"):
+        parts.append(f"rate={next(iter(record['rates'].values())):.3f}")
     return " ".join(parts)
 
 
