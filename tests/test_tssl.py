@@ -10,7 +10,7 @@ import torch
 from snn_motifs.adapters import NativeLIF
 from torch import nn
 
-from snn_motifs import SCML, TSSLBP, LIFState, NeuronParameters, get_adapter, tssl_bp
+from snn_motifs import SCML, TSSLBP, LIFState, NeuronParameters, build_scsr, get_adapter, tssl_bp
 from snn_motifs.surrogate import TSSLStateless, warmup_surrogate
 
 from .conftest import ALL_BACKENDS, needs_norse, needs_snntorch
@@ -295,3 +295,26 @@ def test_tssl_gradients_stay_bounded_through_scml_recurrence_over_1000_steps():
     assert default < 5 * _recurrent_grad_norm(TSSLBP(), 200)  # no growth with the sequence length
     # the mechanism: with the authors' clamp of 1/du at 8 the recurrent loop gain exceeds 1
     assert _recurrent_grad_norm(TSSLBP.authors(), 1000) > 1e3 * default
+
+
+def _scsr_grad_norm(spike_fn, steps: int) -> float:
+    """First-layer gradient norm of a SrSc-BIP network (self-recurrence, an l -> l+2 skip, trained leaks)
+    with self-weights of 1, over ``steps`` steps."""
+    torch.manual_seed(0)
+    neuron = NeuronParameters(tau_mem=16, tau_syn=8)
+    net = build_scsr("SrSc-BIP", 16, (32, 32, 32), 4, spike_fn=spike_fn, neuron=neuron, input_gain=3.0)
+    net = net.double()
+    with torch.no_grad():
+        for layer in net.layers[:3]:
+            layer.intra_weight.fill_(1.0)
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(steps, 4, 16, generator=g, dtype=torch.float64) < 0.3).double()
+    net(x).mean(0).sum().backward()
+    return float(net.layers[0].fc.weight.grad.norm())
+
+
+def test_tssl_gradients_stay_bounded_through_self_recurrence_and_skips():
+    default = _scsr_grad_norm(TSSLBP(), 1000)
+    assert math.isfinite(default) and 0 < default < 5 * _scsr_grad_norm("atan", 1000)
+    assert default < 5 * _scsr_grad_norm(TSSLBP(), 200)
+    assert _scsr_grad_norm(TSSLBP.authors(), 1000) > 1e6 * default
