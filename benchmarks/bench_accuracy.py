@@ -8,6 +8,7 @@ clipping, calibrated input gain, the model's readout); the baselines use the sam
 * a dense RSNN of the same size (every recurrent weight trained, free sign);
 * the ScSr-SNN family (Zhang & Li): FF-SNN, Sr-SNN (self-recurrent) of the same size, and SrSc-BIP
   (two self-recurrent layers of half the size, skip connection into the readout, trained leaks);
+* the papers' spiking output layer with the count and kernel losses instead of the membrane readout;
 * non-spiking baselines: logistic regression on the flattened input, and a GRU of the same hidden size.
 
 Data: TI46-Alpha (speaker-dependent utterances 1-6 / 7-8, and leave-speaker-f1-out) and MNIST-1D.
@@ -65,7 +66,7 @@ def main(argv=None) -> dict:
     def size(data) -> int:
         return args.hidden_mnist1d if data.n_classes == 10 else args.hidden_ti46
 
-    def scml(spike_fn, topology=None):
+    def scml(spike_fn, topology=None, readout_override=None):
         return lambda d, neuron, readout: SCMLClassifier(
             d.n_channels,
             size(d),
@@ -74,7 +75,7 @@ def main(argv=None) -> dict:
             topology=topology,
             neuron=neuron,
             spike_fn=spike_fn,
-            readout=readout,
+            readout=readout_override or readout,
         )
 
     def dense(d, neuron, readout):
@@ -96,6 +97,8 @@ def main(argv=None) -> dict:
         "SC-ML TSSL-BP": scml("tssl"),
         "SC-ML atan, excitatory motif": scml(None, MotifTopology.uniform(args.motif)),
         "SC-ML TSSL-BP, excitatory motif": scml("tssl", MotifTopology.uniform(args.motif)),
+        "SC-ML atan, spiking count readout": scml(None, readout_override="count"),
+        "SC-ML atan, spiking kernel readout": scml(None, readout_override="kernel"),
         "dense RSNN atan": dense,
         "FF-SNN atan": scsr("FF-SNN"),
         "Sr-SNN atan": scsr("Sr-SNN"),
