@@ -13,7 +13,11 @@ Public API (paper concept -> name):
 * ScSr-SNN family (paper 003): :class:`ScSrSNN`, :func:`build_scsr`; SC-ML classifier :class:`SCMLClassifier`.
 * HRMAS (paper 000 sec 2.3): search space :class:`MixedMotifLayer` (eqs 11, 15), search :class:`HRMASRun`
   (Algorithm 1), result :class:`Genotype`; CLI ``snn-motifs``.
-* Output losses, eqs 29-30: :mod:`snn_motifs.losses` (``kernel_loss``, ``count_loss``, ``predict``).
+* Output losses, eqs 29-30: :mod:`snn_motifs.losses` (``kernel_loss``, ``count_loss``, ``predict``,
+  ``membrane_loss``); readouts (the papers' spiking output layer or a non-spiking leaky integrator):
+  :mod:`snn_motifs.readout`, :class:`LeakyIntegrator`.
+* The training recipe (AdamW, cosine schedule, clipping, calibrated input gain, per-epoch firing rates):
+  :func:`snn_motifs.training.fit`.
 * Surrogate spike functions: :mod:`snn_motifs.surrogate`.
 * NIR export (SC-ML, ScSr-SNN -> ``CubaLIF`` + recurrent edge) and re-import by snnTorch / Norse:
   :func:`to_nir`, :func:`export_nir`, :mod:`snn_motifs.nir_export`.
@@ -21,7 +25,7 @@ Public API (paper concept -> name):
   layers), :func:`tssl_bp` (snnTorch ``spike_grad``), :func:`register_norse_tssl` (Norse ``method``).
 """
 
-from . import datasets, event_datasets, losses, nir_export, surrogate
+from . import datasets, event_datasets, losses, nir_export, readout, surrogate, training
 from ._optional import MissingDependencyError
 from .backends import available_backends, get_adapter
 from .hrmas import Genotype, HRMASConfig, HRMASRun
@@ -30,6 +34,7 @@ from .mixed_op import MixedMotifLayer
 from .models import SCMLClassifier, ScSrSNN, build_scsr
 from .neuron import LIFState, NeuronParameters, lif_step
 from .nir_export import export_nir, to_nir
+from .readout import LeakyIntegrator
 from .scml import SCML, SelfRecurrent
 from .spikl_ip import IPHandle, SpiKLIP
 from .surrogate import tssl_bp
@@ -43,6 +48,7 @@ __all__ = [
     "SelfRecurrent",
     "SpikingLayer",
     "SpikingLinear",
+    "LeakyIntegrator",
     "MixedMotifLayer",
     "HRMASConfig",
     "HRMASRun",
@@ -61,6 +67,8 @@ __all__ = [
     "MissingDependencyError",
     "surrogate",
     "losses",
+    "readout",
+    "training",
     "datasets",
     "event_datasets",
     "nir_export",
