@@ -61,6 +61,8 @@ def add_common_args(ap) -> None:
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--epochs-ti46", type=int, default=40)
     ap.add_argument("--epochs-mnist1d", type=int, default=60)
+    ap.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+    ap.add_argument("--weight-decay", type=float, default=1e-2)
     ap.add_argument("--json")
 
 
@@ -89,7 +91,16 @@ def compare(args, models: dict[str, Callable[[object, NeuronParameters, str], to
                 model = build(data, neuron, readout)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # rates are in the JSON history
-                    res = fit(model, data, epochs, lr=args.lr, batch_size=args.batch, seed=seed)
+                    res = fit(
+                        model,
+                        data,
+                        epochs,
+                        lr=args.lr,
+                        batch_size=args.batch,
+                        seed=seed,
+                        schedule=args.schedule,
+                        weight_decay=args.weight_decay,
+                    )
                 rates = res["history"][-1].get("rates", {}) if res["history"] else {}
                 print(
                     f"    {name:<28s} seed {seed}: test acc {res['test_acc']:.4f}  ({res['seconds']:.1f} s)"
