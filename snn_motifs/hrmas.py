@@ -608,6 +608,7 @@ class HRMASRun:
                     continue
                 t0 = time.perf_counter()
                 if phase == "retrain":
+                    stats: dict = {}
                     loss = train_epoch(
                         self.final_model,
                         self.data.x_train,
@@ -618,8 +619,9 @@ class HRMASRun:
                         self.gen,
                         device=self.device,
                         scheduler=self.final_sched,
+                        stats=stats,
                     )
-                    record = {"train_loss": loss, "rates": firing_rates(self.final_model)}
+                    record = {"train_loss": loss, "rates": stats["rates"], "grad_norm": stats["grad_norm"]}
                 elif cfg.search == "random":
                     trial = self._random_trial(len(st["random_trials"]))
                     st["random_trials"].append(trial)

@@ -225,7 +225,7 @@ def test_every_ablation_runs_a_tiny_search(tmp_path, over):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [h["phase"] for h in history] == ["search_size"] * 2 + ["search_types"] + ["retrain"] * 2
     retrain = [h for h in history if h["phase"] == "retrain"]
-    assert all(0 <= r["rates"]["hidden"] <= 1 for r in retrain)  # per-epoch firing rate of the SC-ML
+    assert all(0 <= r["rates"]["hidden"] <= 1 and r["grad_norm"] > 0 for r in retrain)  # per epoch
     if over.get("search") != "random":
         assert "hidden" in history[0]["rates"]  # ... and of the search network's mixed layer
 
