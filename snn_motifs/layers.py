@@ -44,6 +44,18 @@ def _check_float_tensor(x: object, what: str) -> torch.Tensor:
     return x
 
 
+def add_extra_current(current: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+    """``current + extra`` for a time-first extra input current (e.g. a skip connection, paper 003 eq
+    19), with an error naming both shapes when they differ."""
+    if extra is None:
+        return current
+    if extra.shape != current.shape:
+        raise ValueError(
+            f"extra_current must have shape {list(current.shape)} (time-first), got {list(extra.shape)}"
+        )
+    return current + extra
+
+
 class SpikingLayer(nn.Module):
     """A layer of spiking neurons fed through a linear map, with explicit state.
 
@@ -230,14 +242,7 @@ class SpikingLayer(nn.Module):
             self._check_state(state, batch)
         self.neurons.notify_sequence_start()
         intra, lateral = self.recurrent_weights()
-        ff = self.fc(x)  # feed-forward hoisted out of the loop
-        if extra_current is not None:
-            if extra_current.shape != ff.shape:
-                raise ValueError(
-                    f"extra_current must have shape {list(ff.shape)} (time-first), "
-                    f"got {list(extra_current.shape)}"
-                )
-            ff = ff + extra_current
+        ff = add_extra_current(self.fc(x), extra_current)  # feed-forward hoisted out of the loop
         ff = to_motif_layout(ff, self.motif_size)
         if self.fused and self._fusable():
             spikes, mem, psc, state = self._run_fused(ff, state, intra, lateral, record)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .layers import SpikingLinear
+from .layers import SpikingLinear, add_extra_current
 from .neuron import NeuronParameters
 
 __all__ = ["LeakyIntegrator", "leaky_integrate", "make_readout", "READOUTS", "MEMBRANE_READOUTS"]
@@ -113,15 +113,7 @@ class LeakyIntegrator(nn.Module):
         if batch_first:
             x = x.transpose(0, 1)
             extra_current = None if extra_current is None else extra_current.transpose(0, 1)
-        current = self.fc(x)
-        if extra_current is not None:
-            if extra_current.shape != current.shape:
-                raise ValueError(
-                    f"extra_current must have shape {list(current.shape)} (time-first), "
-                    f"got {list(extra_current.shape)}"
-                )
-            current = current + extra_current
-        mem = leaky_integrate(current, self.tau_mem, v)
+        mem = leaky_integrate(add_extra_current(self.fc(x), extra_current), self.tau_mem, v)
         return (mem.transpose(0, 1) if batch_first else mem), mem[-1]
 
     def extra_repr(self) -> str:
