@@ -1,6 +1,6 @@
 """The adapter contract: one small interface every neuron backend implements.
 
-An adapter is an ``nn.Module`` holding a population of ``N`` LIF neurons (paper 000, eqs 1-4; see
+An adapter is an ``nn.Module`` holding a population of ``N`` LIF neurons (the HRMAS paper, eqs 1-4; see
 :mod:`snn_motifs.neuron`). Layers (SC-ML, self-recurrent, the HRMAS mixed op) compute the weighted input
 current of a step and hand it to the adapter; the adapter owns everything per neuron:
 
@@ -50,13 +50,13 @@ class NeuronAdapter(nn.Module):
         n_neurons: population size ``N``.
         params: :class:`~snn_motifs.neuron.NeuronParameters` (tau_mem, tau_syn, R, V_th).
         spike_fn: spike function (name, callable or None for the default arc-tangent surrogate).
-        learn_leak: make ``tau_mem`` a trained ``nn.Parameter`` (BIP, paper 003 eqs 20-21).
+        learn_leak: make ``tau_mem`` a trained ``nn.Parameter`` (BIP, the ScSr-SNN paper eqs 20-21).
         learn_gain: make ``resistance`` a trained ``nn.Parameter``.
     """
 
     #: Name under which :func:`snn_motifs.get_adapter` finds this backend.
     backend: str = "base"
-    #: Reset after a spike; all our backends reset to 0 (paper 000 eq 3). TSSL-BP checks it.
+    #: Reset after a spike; all our backends reset to 0 (the HRMAS paper eq 3). TSSL-BP checks it.
     reset_mechanism: str = "zero"
 
     def __init__(

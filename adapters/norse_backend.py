@@ -1,6 +1,6 @@
 """``norse`` backend: each step is Norse's own ``lif_feed_forward_step`` (the function ``LIFCell`` runs).
 
-Mapping (paper 000 eqs 1-4 -> Norse 1.1, dt = 1)::
+Mapping (the HRMAS paper eqs 1-4 -> Norse 1.1, dt = 1)::
 
     LIFParameters(tau_syn_inv = 1/tau_s, tau_mem_inv = 1/tau, v_leak = 0, v_th = V_th, v_reset = 0)
     i_new = i + R c[t]                 Norse adds the input before the membrane update: no delay (eq 1)

@@ -1,6 +1,6 @@
 """``snntorch`` backend: the membrane, threshold and reset are snnTorch's own ``snn.Leaky``.
 
-Mapping (paper 000 eqs 1-4 -> snnTorch 1.0)::
+Mapping (the HRMAS paper eqs 1-4 -> snnTorch 1.0)::
 
     snn.Leaky(beta = 1 - 1/tau, threshold = V_th, spike_grad = spike_fn,
               reset_mechanism = "zero", reset_delay = False)

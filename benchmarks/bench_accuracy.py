@@ -3,7 +3,7 @@
 Every network is trained by ``snn_motifs.training.fit`` with its defaults (AdamW 1e-2, cosine schedule,
 clipping, calibrated input gain, the model's readout); the baselines use the same loop and loss:
 
-* SC-ML (paper 000) with the default arc-tangent surrogate and with TSSL-BP (``spike_fn="tssl"``), with
+* SC-ML (the HRMAS paper) with the default arc-tangent surrogate and with TSSL-BP (``spike_fn="tssl"``), with
   the default free-sign motif and with a uniform excitatory motif (the paper's excitatory edges);
 * a dense RSNN of the same size (every recurrent weight trained, free sign);
 * the ScSr-SNN family (Zhang & Li): FF-SNN, Sr-SNN (self-recurrent) of the same size, and SrSc-BIP

@@ -2,7 +2,8 @@
 splits of its README (speaker-dependent; leave speaker f1 out), best / mean / std over seeds.
 
 Uses the CPU-scaled config ``snn_motifs/configs/ti46_alpha_cpu.json`` (N 200, 6+6 search and 20 retrain
-epochs instead of Table 1's 800 and 150+150+400). Paper 000 Tables 3-4 are on the full 16-speaker corpus.
+epochs instead of Table 1's 800 and 150+150+400). The HRMAS paper's Tables 3-4 are on the full
+16-speaker corpus.
 
     python benchmarks/bench_hrmas_ti46.py --seeds 2 --out runs/bench_ti46 --json hrmas_ti46.json
 """

@@ -1,6 +1,7 @@
 """Forward+backward time of SC-ML vs dense recurrent SNNs in snnTorch and Norse, measured in one run.
 
-Setting of the paper's TI46 experiments (paper 000, Table 1): 78 inputs, N = 800, T = 100, B = 50, v = 16.
+Setting of the paper's TI46 experiments (the HRMAS paper, Table 1): 78 inputs, N = 800, T = 100, B = 50,
+v = 16.
 Every model hoists its feed-forward projection out of the time loop and is trained on the same loss (a
 fixed random read-out of the spikes), so the ratios compare the recurrent part and the neuron loop.
 

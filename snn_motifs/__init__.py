@@ -1,18 +1,24 @@
 """snn_motifs: recurrent spiking motifs (SC-ML, HRMAS) and their training tools for snnTorch and Norse.
 
+Papers: "the HRMAS paper" is Zhang, Geng & Li, *Composing Recurrent Spiking Neural Networks using
+Locally-Recurrent Motifs and Risk-Mitigating Architectural Optimization* (SC-ML, HRMAS, SpiKL-IP in HRMAS);
+"the ScSr-SNN paper" is Zhang & Li, *Skip-Connected Self-Recurrent Spiking Neural Networks with Joint
+Intrinsic Parameter and Synaptic Weight Training* (ScSr-SNN, BIP). See the README's references.
+
 Public API (paper concept -> name):
 
-* SC-ML layer (paper 000, sec 2.2): :class:`SCML`; its topology :class:`MotifTopology`,
+* SC-ML layer (the HRMAS paper, sec 2.2): :class:`SCML`; its topology :class:`MotifTopology`,
   :class:`ConnectionType`.
-* Self-recurrent layer of ScSr-SNN (paper 003, eq 8): :class:`SelfRecurrent`.
+* Self-recurrent layer of ScSr-SNN (the ScSr-SNN paper, eq 8): :class:`SelfRecurrent`.
 * Feed-forward spiking layer (output layers, baselines): :class:`SpikingLinear`.
-* LIF neuron (paper 000, eqs 1-4): :class:`NeuronParameters`, :class:`LIFState`, :func:`lif_step`.
+* LIF neuron (the HRMAS paper, eqs 1-4): :class:`NeuronParameters`, :class:`LIFState`, :func:`lif_step`.
 * Neuron backends: :func:`get_adapter`, :func:`available_backends`; adapters in ``snn_motifs.adapters``.
 * SpiKL-IP intrinsic plasticity, eqs 24-26: :class:`SpiKLIP` (a hook for our layers and stock neurons).
-* BIP, paper 003 eqs 20-21: ``learn_leak=True`` on any layer or adapter trains each neuron's leak.
-* ScSr-SNN family (paper 003): :class:`ScSrSNN`, :func:`build_scsr`; SC-ML classifier :class:`SCMLClassifier`.
-* HRMAS (paper 000 sec 2.3): search space :class:`MixedMotifLayer` (eqs 11, 15), search :class:`HRMASRun`
-  (Algorithm 1), result :class:`Genotype`; CLI ``snn-motifs``.
+* BIP, the ScSr-SNN paper eqs 20-21: ``learn_leak=True`` on any layer or adapter trains each neuron's leak.
+* ScSr-SNN family (the ScSr-SNN paper): :class:`ScSrSNN`, :func:`build_scsr`; SC-ML classifier
+  :class:`SCMLClassifier`.
+* HRMAS (the HRMAS paper sec 2.3): search space :class:`MixedMotifLayer` (eqs 11, 15), search
+  :class:`HRMASRun` (Algorithm 1), result :class:`Genotype`; CLI ``snn-motifs``.
 * Output losses, eqs 29-30: :mod:`snn_motifs.losses` (``kernel_loss``, ``count_loss``, ``predict``,
   ``membrane_loss``); readouts (the papers' spiking output layer or a non-spiking leaky integrator):
   :mod:`snn_motifs.readout`, :class:`LeakyIntegrator`.
@@ -21,8 +27,9 @@ Public API (paper concept -> name):
 * Surrogate spike functions: :mod:`snn_motifs.surrogate`.
 * NIR export (SC-ML, ScSr-SNN -> ``CubaLIF`` + recurrent edge) and re-import by snnTorch / Norse:
   :func:`to_nir`, :func:`export_nir`, :mod:`snn_motifs.nir_export`.
-* TSSL-BP (Zhang & Li 2020; paper 000 eq 22, paper 003 eqs 13-19): :class:`TSSLBP` (faithful, our
-  layers), :func:`tssl_bp` (snnTorch ``spike_grad``), :func:`register_norse_tssl` (Norse ``method``).
+* TSSL-BP (Zhang & Li 2020; the HRMAS paper eq 22, the ScSr-SNN paper eqs 13-19): :class:`TSSLBP`
+  (faithful, our layers), :func:`tssl_bp` (snnTorch ``spike_grad``), :func:`register_norse_tssl`
+  (Norse ``method``).
 """
 
 from . import datasets, event_datasets, losses, nir_export, readout, surrogate, training

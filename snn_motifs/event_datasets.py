@@ -1,6 +1,6 @@
-"""Neuromorphic data sets through tonic, as time-first frames for our layers (paper 000 sec 3.1.1).
+"""Neuromorphic data sets through tonic, as time-first frames for our layers (the HRMAS paper sec 3.1.1).
 
-Recipes (Table 1 of paper 000 where it applies):
+Recipes (Table 1 of the HRMAS paper where it applies):
 
 =========== ====================== ============================ ======== ==========
 name        tonic class            frames                       T        channels

@@ -1,4 +1,5 @@
-"""HRMAS, the Hybrid Risk-Mitigating Architectural Search (paper 000, section 2.3, Algorithm 1, Figure 4).
+"""HRMAS, the Hybrid Risk-Mitigating Architectural Search (the HRMAS paper, section 2.3, Algorithm 1,
+Figure 4).
 
 The search *algorithm* lives here; the search *space* is :class:`~snn_motifs.mixed_op.MixedMotifLayer`
 (DARTS keeps ``model_search`` apart from ``architect`` the same way). Every iteration:
@@ -282,7 +283,7 @@ def second_order_arch_grad(
     eta: float,
     eps_scale: float = 0.01,
 ) -> list[torch.Tensor]:
-    """Second-order DARTS gradient for ``alpha`` (paper 000 eqs 12-14).
+    """Second-order DARTS gradient for ``alpha`` (the HRMAS paper eqs 12-14).
 
     ``grad_alpha L_valid(w', alpha) - eta * [grad_alpha L_train(w+, alpha) - grad_alpha L_train(w-, alpha)]
     / (2 eps)`` with ``w' = w - eta grad_w L_train(w, alpha)``, ``w+- = w +- eps g``,

@@ -45,7 +45,7 @@ def _check_float_tensor(x: object, what: str) -> torch.Tensor:
 
 
 def add_extra_current(current: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-    """``current + extra`` for a time-first extra input current (e.g. a skip connection, paper 003 eq
+    """``current + extra`` for a time-first extra input current (e.g. a skip connection, the ScSr-SNN paper eq
     19), with an error naming both shapes when they differ."""
     if extra is None:
         return current
@@ -74,7 +74,7 @@ class SpikingLayer(nn.Module):
         fused: let :meth:`run` use the fused sequence kernel when possible (native backend, a
             :class:`~snn_motifs.surrogate.SurrogateSpike`, no step hooks). Results are identical.
 
-    Feed-forward weights use He-normal initialisation (paper 000, sec 3.1.3).
+    Feed-forward weights use He-normal initialisation (the HRMAS paper, sec 3.1.3).
 
     Step API (snnTorch-tutorial style)::
 
@@ -224,7 +224,7 @@ class SpikingLayer(nn.Module):
         """Run a whole sequence ``x`` ``[T, B, F]`` (``[B, T, F]`` with ``batch_first``).
 
         ``extra_current`` ``[T, B, N]`` (same layout as ``x``) is added to the feed-forward current, e.g. a
-        skip connection from an earlier layer (ScSr-SNN, paper 003 eq 19).
+        skip connection from an earlier layer (ScSr-SNN, the ScSr-SNN paper eq 19).
 
         Returns ``(spikes, state)`` with spikes ``[T, B, N]``, or ``(spikes, state, Record(mem, psc))``
         when ``record=True`` (membrane after reset and own PSC at every step, same layout as spikes).

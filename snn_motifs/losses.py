@@ -1,4 +1,4 @@
-"""The papers' output losses (paper 000 eqs 29-30, and the TSSL-BP authors' variants), time-first
+"""The papers' output losses (the HRMAS paper eqs 29-30, and the TSSL-BP authors' variants), time-first
 ``[T, B, C]`` like ``snntorch.functional``.
 
 * :func:`kernel_loss` (eq 29): ``L = sum_t sum_o 1/2 (psc(d_o)[t] - psc(s_o)[t])^2`` with the desired

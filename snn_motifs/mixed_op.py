@@ -1,5 +1,5 @@
 """The HRMAS search space: a DARTS mixed-op recurrent connection over motif sizes and connection types
-(paper 000, eqs 11 and 15, Figure 5).
+(the HRMAS paper, eqs 11 and 15, Figure 5).
 
 For motif-size options ``V`` (each dividing N) and the three connection types ``C = {none, excitatory,
 inhibitory}``, the recurrent weight from neuron ``r`` to neuron ``i`` is (eq 15)::

@@ -29,7 +29,7 @@ class _Classifier(nn.Module):
 
 
 class SCMLClassifier(_Classifier):
-    """Input -> one SC-ML hidden layer -> readout, the network of paper 000 (sec 3.1.3).
+    """Input -> one SC-ML hidden layer -> readout, the network of the HRMAS paper (sec 3.1.3).
 
     Args:
         in_features, hidden, classes: layer sizes.
@@ -72,7 +72,7 @@ class SCMLClassifier(_Classifier):
 
 
 class ScSrSNN(_Classifier):
-    """The ScSr-SNN family of paper 003: stacked spiking layers, optionally self-recurrent (eq 8), with
+    """The ScSr-SNN family (ScSr-SNN paper): stacked spiking layers, optionally self-recurrent (eq 8), with
     skip connections from layer ``l`` to ``l + 2`` (eq 19) and per-neuron leaks trained by back-propagation
     (BIP, eqs 20-21).
 
@@ -142,7 +142,7 @@ class ScSrSNN(_Classifier):
         return h
 
 
-#: The paper-003 variants (Table 3) and the feed-forward baseline.
+#: The ScSr-SNN-paper variants (Table 3) and the feed-forward baseline.
 SCSR_VARIANTS = {
     "FF-SNN": dict(self_recurrent=False, skip=False, bip=False),
     "Sr-SNN": dict(self_recurrent=True, skip=False, bip=False),

@@ -1,4 +1,4 @@
-"""The papers' leaky integrate-and-fire neuron (paper 000, eqs 1-4), as a functional core.
+"""The papers' leaky integrate-and-fire neuron (the HRMAS paper, eqs 1-4), as a functional core.
 
 Discrete time, dt = 1 step. Per neuron ``i`` and step ``t``::
 
@@ -58,7 +58,7 @@ def zero_state(
 
 @dataclass(frozen=True)
 class NeuronParameters:
-    """Constants of the LIF neuron of paper 000 (eqs 1-4) and Table 1.
+    """Constants of the LIF neuron of the HRMAS paper (eqs 1-4) and Table 1.
 
     Args:
         tau_mem: membrane time constant in steps (tau in eq 2); Table 1 uses 16 or 64. Must be >= 1 so that

@@ -1,7 +1,7 @@
 """Export SC-ML and ScSr-SNN networks to NIR, the Neuromorphic Intermediate Representation, and run
 them back through snnTorch's or Norse's NIR importer.
 
-NIR describes neurons in continuous time. Our neuron (paper 000, eqs 1-4, :mod:`snn_motifs.neuron`) is
+NIR describes neurons in continuous time. Our neuron (the HRMAS paper, eqs 1-4, :mod:`snn_motifs.neuron`) is
 a discrete-time model with ``dt = 1`` step, so the export picks a physical step ``dt`` (seconds) and
 writes each layer as a ``CubaLIF`` node whose forward-Euler discretisation at that ``dt`` is our
 neuron *exactly*::

@@ -1,4 +1,5 @@
-"""Figures of an HRMAS run (matplotlib, saved as PNG): the found motif as a graph (paper 000 Figure 6), the
+"""Figures of an HRMAS run (matplotlib, saved as PNG): the found motif as a graph (the HRMAS paper,
+Figure 6), the
 discretised recurrent weight matrix (Figure 7), the architecture-parameter trajectories, and validation
 loss / accuracy with and without IP (Figures 8-9 style)."""
 

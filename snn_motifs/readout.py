@@ -3,12 +3,12 @@
 Two families, both time-first ``[T, B, N] -> [T, B, C]`` with the sequence API of our layers
 (``out, state = readout.run(h)``):
 
-* the papers' **spiking output layer** (paper 000 sec 3.1.3; Zhang & Li, "Skip-Connected Self-Recurrent
+* the papers' **spiking output layer** (the HRMAS paper sec 3.1.3; Zhang & Li, "Skip-Connected Self-Recurrent
   Spiking Neural Networks with Joint Intrinsic Parameter and Synaptic Weight Training", sec 4): a
   :class:`~snn_motifs.SpikingLinear` layer trained with the count or kernel loss of
   :mod:`snn_motifs.losses`;
 * a **non-spiking leaky integrator** (:class:`LeakyIntegrator`): the output neurons integrate their input
-  with the membrane equation of paper 000 eq 2 but never fire or reset, and the membrane, reduced over
+  with the membrane equation of the HRMAS paper eq 2 but never fire or reset, and the membrane, reduced over
   time (mean, max or last step), is the logit vector of a cross-entropy loss. This is the readout of most
   current surrogate-gradient work (e.g. snnTorch's and Norse's tutorials) and the one that trains best here.
 
@@ -36,7 +36,7 @@ READOUTS = MEMBRANE_READOUTS + SPIKING_READOUTS
 
 
 def leaky_integrate(current: torch.Tensor, tau_mem: float, v0: torch.Tensor | None = None) -> torch.Tensor:
-    """Membrane of non-spiking neurons (paper 000 eq 2 without threshold or reset).
+    """Membrane of non-spiking neurons (the HRMAS paper eq 2 without threshold or reset).
 
     ``u[t] = (1 - 1/tau) u[t-1] + (1/tau) c[t]`` along dim 0 of ``current`` ``[T, ...]``; returns ``u``
     with the same shape. ``v0`` is ``u[-1]`` (default 0).
@@ -105,7 +105,7 @@ class LeakyIntegrator(nn.Module):
         """Whole sequence ``[T, B, F]`` -> membranes ``[T, B, C]`` and the last membrane.
 
         ``extra_current`` ``[T, B, C]`` (same layout as ``x``) is added to the input current, e.g. a skip
-        connection (ScSr-SNN, paper 003 eq 19)."""
+        connection (ScSr-SNN, the ScSr-SNN paper eq 19)."""
         batch_first = self.batch_first if batch_first is None else batch_first
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.in_features:
             shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__

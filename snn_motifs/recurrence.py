@@ -31,7 +31,7 @@ __all__ = [
 
 
 def signed_weights(raw: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-    """Apply the connection types to raw per-edge weights (paper 000 section 3.1.3).
+    """Apply the connection types to raw per-edge weights (the HRMAS paper section 3.1.3).
 
     Excitatory: ``|raw|`` (kept positive, trained); inhibitory: the constant -2 (no gradient); none: 0;
     free: ``raw``. ``types`` broadcasts against ``raw``.

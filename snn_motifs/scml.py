@@ -1,5 +1,5 @@
-"""SC-ML, the Sparsely-Connected Recurrent Motif Layer (paper 000, section 2.2, eqs 15-17), and the
-self-recurrent layer of ScSr-SNN (paper 003, eq 8) as its ``v = 1`` special case.
+"""SC-ML, the Sparsely-Connected Recurrent Motif Layer (the HRMAS paper, section 2.2, eqs 15-17), and the
+self-recurrent layer of ScSr-SNN (the ScSr-SNN paper, eq 8) as its ``v = 1`` special case.
 
 The recurrent term ``W_rec s[t-1]`` of :mod:`snn_motifs.layers` (one-step delay) has the SC-ML structure
 of :mod:`snn_motifs.topology` and is applied in O(N v) (:mod:`snn_motifs.recurrence`); through the
@@ -19,7 +19,7 @@ __all__ = ["SCML", "SelfRecurrent"]
 
 
 class SCML(SpikingLayer):
-    """Sparsely-connected recurrent motif layer (paper 000), a :class:`~snn_motifs.layers.SpikingLayer`
+    """Sparsely-connected recurrent motif layer (the HRMAS paper), a :class:`~snn_motifs.layers.SpikingLayer`
     with the motif recurrence of eq 15.
 
     Args:
@@ -94,7 +94,7 @@ class SCML(SpikingLayer):
 
 
 class SelfRecurrent(SCML):
-    """Self-recurrent spiking layer of ScSr-SNN (paper 003, eq 8): SC-ML with ``v = 1``, no lateral.
+    """Self-recurrent spiking layer of ScSr-SNN (the ScSr-SNN paper, eq 8): SC-ML with ``v = 1``, no lateral.
 
     Each neuron feeds its own PSC back to itself through one trained weight ``w_s,i`` (init 0.2, the
     papers' value; ``recurrent_init`` changes it). By

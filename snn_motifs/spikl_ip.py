@@ -1,4 +1,5 @@
-"""SpiKL-IP (paper 000 section 2.3.4, eqs 24-26): intrinsic plasticity that drives each neuron's firing-rate
+"""SpiKL-IP (the HRMAS paper section 2.3.4, eqs 24-26): intrinsic plasticity that drives each neuron's
+firing-rate
 distribution toward an exponential one with mean ``mu``, as a reusable hook.
 
 Per neuron and step, with the calcium trace as a running rate estimate::
@@ -9,7 +10,7 @@ Per neuron and step, with the calcium trace as a running rate estimate::
     dtau   = (-1 + y / mu) / tau
     R     <- R + lr dR,   tau <- tau + lr_tau dtau                                      (eq 26)
 
-**Sign.** Paper 000 prints ``R <- R - gamma dR``; the authors' code *adds*. In
+**Sign.** The HRMAS paper prints ``R <- R - gamma dR``; the authors' code *adds*. In
 ``u = (1 - 1/tau) u + (R/tau) I`` a larger tau and a smaller R lower the rate, and ``dtau > 0``, ``dR < 0``
 exactly when ``y > mu``: the added direction is the homeostatic one, so we add (and test that rates move
 toward ``mu``).

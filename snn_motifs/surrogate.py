@@ -111,7 +111,7 @@ class FastSigmoid(SurrogateSpike):
 class Sigmoid(SurrogateSpike):
     """Logistic surrogate: derivative of ``sigmoid(slope x)``.
 
-    With ``slope = 1/0.2`` this is the sigmoid TSSL-BP's warm-up uses (DESIGN.md), up to its clamp.
+    With ``slope = 1/0.2`` this is the sigmoid TSSL-BP's warm-up uses (the authors' code), up to its clamp.
     """
 
     name = "sigmoid"

@@ -1,4 +1,4 @@
-"""SC-ML topology (paper 000, section 2.2 and eqs 16-17): what connects to what, independent of weights.
+"""SC-ML topology (the HRMAS paper, section 2.2 and eqs 16-17): what connects to what, independent of weights.
 
 A layer of ``N`` neurons is cut into ``M = N / v`` motifs of ``v`` neurons; neuron ``i`` sits in motif
 ``k = i // v`` at position ``p = i % v``. Its recurrent inputs ``I_i^v`` (eq 16) are
@@ -32,7 +32,7 @@ __all__ = [
     "initial_weights",
 ]
 
-#: Fixed weight of an inhibitory connection (paper 000, section 3.1.3): -2, never trained.
+#: Fixed weight of an inhibitory connection (the HRMAS paper, section 3.1.3): -2, never trained.
 INHIBITORY_WEIGHT = -2.0
 #: Initial weight of an excitatory connection in the paper (section 3.1.3): 0.2, kept positive, trained.
 EXCITATORY_INIT = 0.2
@@ -45,8 +45,8 @@ EXCITATORY_INPUT = 0.2
 class ConnectionType(enum.IntEnum):
     """The three connection types of HRMAS (section 2.3.1), plus a free-sign type for eq 8.
 
-    ``FREE`` (trained, any sign) is not in the search space; it models paper 003's self-recurrent weight
-    ``w_s`` (eq 8), which the paper does not constrain in sign.
+    ``FREE`` (trained, any sign) is not in the search space; it models the ScSr-SNN paper's self-recurrent
+    weight ``w_s`` (eq 8), which the paper does not constrain in sign.
     """
 
     NONE = 0
@@ -172,7 +172,7 @@ class MotifTopology:
 
     @classmethod
     def self_recurrent(cls, kind: ConnectionType | str = ConnectionType.FREE) -> MotifTopology:
-        """ScSr-SNN (paper 003, eq 8): each neuron connects only to itself, no lateral edges."""
+        """ScSr-SNN (the ScSr-SNN paper, eq 8): each neuron connects only to itself, no lateral edges."""
         return cls(1, [[kind]], [[ConnectionType.NONE], [ConnectionType.NONE]])
 
     # -- queries --------------------------------------------------------------------------------

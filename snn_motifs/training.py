@@ -47,7 +47,7 @@ class LossConfig:
     """Which output loss to use and its constants; ``kind`` is the readout
     (:data:`~snn_motifs.readout.READOUTS`): ``"mean"``/``"max"``/``"last"`` (cross-entropy on a
     leaky-integrator membrane, the default),
-    ``"count"`` or ``"kernel"`` (paper 000 eq 29, spiking output)."""
+    ``"count"`` or ``"kernel"`` (the HRMAS paper eq 29, spiking output)."""
 
     kind: str = "mean"
     tau_syn: float = 8.0

@@ -1,9 +1,9 @@
 """TSSL-BP (Zhang & Li, NeurIPS 2020) as a spike gradient: faithful in our layers, registered in Norse.
 
-The papers train with TSSL-BP; paper 003 (eqs 13-19) and paper 000 (eq 22) extend it through
-self-recurrent, recurrent and skip connections. What the authors' code computes (DESIGN.md), per neuron,
-walking ``t = T-1 ... 0``, with ``g_s[t]`` the gradient reaching the spike ``s[t]`` through the PSC
-kernel and ``theta`` a value carried backwards in time::
+The papers train with TSSL-BP; the ScSr-SNN paper (eqs 13-19) and the HRMAS paper (eq 22) extend it through
+self-recurrent, recurrent and skip connections. What the authors' code computes (their public TSSL-BP
+repository), per neuron, walking ``t = T-1 ... 0``, with ``g_s[t]`` the gradient reaching the spike
+``s[t]`` through the PSC kernel and ``theta`` a value carried backwards in time::
 
     q      = clamp(1/du[t], 0, bound) * s[t]          inter-neuron (spike-timing) term, du = u-[t] - u[t-1]
     tssl   = q g_s[t] + theta (u-[t] q / tau_m + (1 - 1/tau_m)(1 - s[t]))   intra-neuron term
@@ -22,7 +22,7 @@ receives ``g_s[t]`` and ``theta`` (the gradient of its membrane output, i.e. wha
 and returns ``dL/dI[t]`` and the new ``theta`` as the gradient of ``u[t-1]``. These two differ, which is
 why TSSL-BP cannot be a plain ``spike_grad(u - V_th)`` callable.
 
-**PSC convention.** Our PSC follows paper 000 eq 1, ``a[t] = (1 - 1/tau_s) a[t-1] + s[t]`` (no gain);
+**PSC convention.** Our PSC follows the HRMAS paper eq 1, ``a[t] = (1 - 1/tau_s) a[t-1] + s[t]`` (no gain);
 the authors' code scales it by ``1/tau_s``. Their warm-up threshold ``1/(4 tau_s)`` on their PSC is
 therefore ``1/4`` on ours: :attr:`TSSLBP.warmup_threshold` defaults to ``0.25`` (a neuron counts as
 "warm" for about ``1.4 tau_s`` steps after a spike). ``g_s`` is ``tau_s`` times the authors' for the
@@ -162,7 +162,7 @@ class TSSLBP(TSSLStateless):
         reset = getattr(adapter, "reset_mechanism", "zero")
         if reset != "zero":
             raise ValueError(
-                f"TSSL-BP assumes a hard reset to 0 (paper 000 eq 3), but {type(adapter).__name__} "
+                f"TSSL-BP assumes a hard reset to 0 (the HRMAS paper eq 3), but {type(adapter).__name__} "
                 f"uses reset_mechanism={reset!r}; use a zero-reset neuron or another spike function"
             )
         tau_inv = adapter.tau_inv()

@@ -1,4 +1,4 @@
-"""Output losses (paper 000 eqs 29-30, the TSSL-BP authors' count loss) and the offline data loaders."""
+"""Output losses (the HRMAS paper eqs 29-30, the TSSL-BP authors' count loss) and the offline data loaders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The LIF neuron of paper 000 eqs 1-4, checked by hand, and its parameter validation."""
+"""The LIF neuron of the HRMAS paper eqs 1-4, checked by hand, and its parameter validation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""BIP (trained per-neuron leaks, paper 003 eqs 20-21) and the ScSr-SNN builder (eqs 8, 17-19)."""
+"""BIP (trained per-neuron leaks, the ScSr-SNN paper eqs 20-21) and the ScSr-SNN builder (eqs 8, 17-19)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SpiKL-IP (paper 000 eqs 24-26): does what the paper claims, on our layers and on stock neurons."""
+"""SpiKL-IP (the HRMAS paper eqs 24-26): does what the paper claims, on our layers and on stock neurons."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SC-ML topology (paper 000 sec 2.2, eqs 16-17): edges, lateral pairs, sharing, O(N v) size."""
+"""SC-ML topology (the HRMAS paper sec 2.2, eqs 16-17): edges, lateral pairs, sharing, O(N v) size."""
 
 from __future__ import annotations
 

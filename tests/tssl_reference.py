@@ -1,5 +1,6 @@
-"""Sequence-mode TSSL-BP, written from the description in DESIGN.md ("TSSL-BP as the authors' code
-computes it"), for the tests only: whole time axis at once, explicit kernel sums, no autograd.
+"""Sequence-mode TSSL-BP, written from the description of what the authors' code computes (the module
+docstring of snn_motifs.tssl, read from their public TSSL-BP repository), for the tests only: whole time
+axis at once, explicit kernel sums, no autograd.
 
 Our neuron (snn_motifs.neuron): u-[t] = leak u[t-1] + tau_inv I[t]; the authors' has gain 1 on I, so
 dL/dI = tau_inv * delta. PSC without gain (eq 1); warm-up threshold on that PSC.
