@@ -98,8 +98,8 @@ def test_plain_spiking_stack_trains_with_the_count_loss():
                 x, _ = layer.run(x)
             return x
 
-    out = fit(Stack(), data, epochs=2, batch_size=16)  # no readout attribute: the papers' count loss
-    assert 0 <= out["test_acc"] <= 1 and out["input_gain"] is None
+    out = fit(Stack(), data, epochs=4, batch_size=16)  # no readout attribute: the papers' count loss
+    assert out["train_loss"][-1] < out["train_loss"][0] and out["input_gain"] is None
     assert "net.0" in out["history"][0]["rates"] and "net.1" in out["history"][0]["rates"]
 
 
