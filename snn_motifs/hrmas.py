@@ -32,7 +32,7 @@ from torch import nn
 
 from .datasets import SplitData, batches
 from .mixed_op import MixedMotifLayer
-from .models import SCMLClassifier
+from .models import SCMLClassifier, _Classifier
 from .neuron import NeuronParameters
 from .readout import READOUTS, make_readout
 from .spikl_ip import SpiKLIP
@@ -185,20 +185,18 @@ class Genotype:
         )
 
 
-class SearchNet(nn.Module):
+class SearchNet(_Classifier):
     """Input -> mixed-op hidden layer (the search space) -> spiking output layer."""
 
     def __init__(self, in_features: int, classes: int, cfg: HRMASConfig) -> None:
         super().__init__()
         common = dict(backend=cfg.backend, neuron=cfg.neuron(), spike_fn=cfg.spike_fn)
-        self.register_buffer("input_gain", torch.tensor(float(cfg.input_gain or 1.0)))
         lateral = cfg.lateral and cfg.motifs
         self.hidden = MixedMotifLayer(
             in_features, cfg.hidden, cfg.effective_options(), lateral=lateral, **common
         )
         self.output = make_readout(cfg.loss, cfg.hidden, classes, **common)
-        self.readout = cfg.loss
-        self.tau_syn = cfg.tau_syn
+        self._init_common(cfg.input_gain or 1.0, cfg.loss, cfg.neuron())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, _ = self.hidden.run(x * self.input_gain)
@@ -215,8 +213,8 @@ class SearchNet(nn.Module):
 
 def dense_rsnn(in_features: int, hidden: int, classes: int, cfg: HRMASConfig) -> SCMLClassifier:
     """Fully connected RSNN baseline (Table 3): one motif of size N, every recurrent weight trained with a
-    free sign, initialised N(0, 1/N)."""
-    model = SCMLClassifier(
+    free sign, initialised N(0, 1/N) (the fan-in aware initialisation of free edges, fan-in N)."""
+    return SCMLClassifier(
         in_features,
         hidden,
         classes,
@@ -227,9 +225,6 @@ def dense_rsnn(in_features: int, hidden: int, classes: int, cfg: HRMASConfig) ->
         input_gain=cfg.input_gain or 1.0,
         readout=cfg.loss,
     )
-    with torch.no_grad():
-        model.hidden.intra_weight.normal_(0.0, 1.0 / math.sqrt(hidden))
-    return model
 
 
 def retrain(model: nn.Module, data: SplitData, cfg: HRMASConfig, seed: int, device: str = "cpu") -> dict:
