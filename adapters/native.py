@@ -15,7 +15,7 @@ class NativeLIF(NeuronAdapter):
     """Pure-torch LIF population (the HRMAS paper, eqs 1-4) via :func:`snn_motifs.neuron.lif_step`.
 
     Its numerics are the reference the ``snntorch`` and ``norse`` backends are tested against, and the
-    fused sequence kernel (:mod:`snn_motifs.sequence`) reproduces it.
+    fused sequence kernel (:mod:`snn_motifs.fused_kernel`) reproduces it.
     """
 
     backend = "native"

@@ -19,9 +19,9 @@ from torch import nn
 
 from ._checks import check_positive_int
 from .backends import get_adapter
+from .fused_kernel import MotifLIFSequence, supports_fused
 from .neuron import LIFState, NeuronParameters
 from .recurrence import from_motif_layout, recurrent_current, to_motif_layout
-from .sequence import MotifLIFSequence, supports_fused
 
 __all__ = ["SpikingLayer", "SpikingLinear", "Record"]
 

@@ -3,7 +3,7 @@
 A spike function is any callable ``f(x) -> spikes`` with ``x = u - V_th``, the convention of snnTorch's
 ``spike_grad``; so snnTorch surrogates (``snntorch.surrogate.atan()``) can be passed to our layers, and ours
 can be passed to snnTorch neurons. The classes here also expose :meth:`SurrogateSpike.derivative`, the
-closed-form surrogate derivative, which the fused sequence kernel (:mod:`snn_motifs.sequence`) uses in its
+closed-form surrogate derivative, which the fused sequence kernel (:mod:`snn_motifs.fused_kernel`) uses in its
 hand-written backward pass; a plain callable without it makes layers fall back to the step-by-step path.
 """
 

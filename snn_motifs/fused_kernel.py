@@ -1,4 +1,4 @@
-"""Fused sequence kernel for SC-ML with the native neuron: the whole time loop in one autograd Function.
+"""The fused BPTT kernel for SC-ML with the native neuron: the whole time loop in one autograd Function.
 
 Eager autograd records ~20 small ops per step; at the paper's size (N = 800, B = 50, T = 100) that
 bookkeeping, not the O(N v) recurrence, dominates. :class:`MotifLIFSequence` runs the forward loop of
