@@ -15,9 +15,9 @@ current of a step and hand it to the adapter; the adapter owns everything per ne
   parameters (snnTorch's beta, Norse's ``tau_mem_inv``) from these at every step, so an in-place change is
   seen at once. ``tau_mem`` is clamped to ``>= 1`` and ``resistance`` to ``> 0`` when used, so a trained
   value can never make the leak leave ``[0, 1)``.
-* **a pluggable spike function** ``spike_fn(u - V_th)`` (:mod:`snn_motifs.surrogate`). Spike functions that
-  need more than ``u - V_th`` (TSSL-BP needs the previous membrane and the neuron's own PSC trace) get them
-  through :meth:`step`'s full state, which every backend passes to :meth:`_step`.
+* **a pluggable spike function** ``spike_fn(u - V_th)`` (names resolved by :mod:`snn_motifs.spike_fns`).
+  Spike functions that need more than ``u - V_th`` (TSSL-BP needs the previous membrane and the neuron's
+  own PSC trace) get them through :meth:`step`'s full state, which every backend passes to :meth:`_step`.
 * **step hooks**: ``register_step_hook(fn)`` calls ``fn(adapter, spikes, state)`` after every step (used by
   intrinsic plasticity); layers take the step-by-step path while hooks are registered.
 """
@@ -33,7 +33,7 @@ from torch.utils.hooks import RemovableHandle
 
 from snn_motifs._checks import check_positive_int
 from snn_motifs.neuron import LIFState, NeuronParameters, zero_state
-from snn_motifs.surrogate import resolve_spike_fn
+from snn_motifs.spike_fns import resolve_spike_fn
 
 __all__ = ["NeuronAdapter", "StepHook"]
 

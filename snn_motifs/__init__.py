@@ -44,9 +44,8 @@ from .nir_export import export_nir, to_nir
 from .readout import LeakyIntegrator
 from .scml import SCML, SelfRecurrent
 from .spikl_ip import IPHandle, SpiKLIP
-from .surrogate import tssl_bp
 from .topology import ConnectionType, MotifTopology
-from .tssl import TSSLBP, register_norse_tssl, unregister_norse_tssl
+from .tssl import TSSLBP, register_norse_tssl, tssl_bp, unregister_norse_tssl
 
 __version__ = "0.1.0"
 

@@ -15,10 +15,10 @@ written out by hand::
     c_bar[t] = R I_bar[t]
 
 with ``tau_s' = 1 - 1/tau_s`` and ``f'`` the surrogate derivative. With TSSL-BP the ``u_bar``/``p_bar``
-lines become its ``theta``/``delta`` recursion (:mod:`snn_motifs.tssl`), the rest is shared. Only the
-four carried adjoints live in the loop; the weight, leak and gain gradients are reductions over all
-steps done once afterwards (one batched matmul for the motif weights). The tests check it against
-autograd through the step path.
+lines become its ``theta``/``delta`` recursion (:func:`snn_motifs.tssl.tssl_delta`, the same function
+the step path calls), the rest is shared. Only the four carried adjoints live in the loop; the weight,
+leak and gain gradients are reductions over all steps done once afterwards (one batched matmul for the
+motif weights). The tests check it against autograd through the step path.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from __future__ import annotations
 import torch
 
 from .recurrence import add_recurrent_, add_recurrent_t_, recurrent_current_t
-from .surrogate import SurrogateSpike, warmup_surrogate
+from .surrogate import SurrogateSpike
+from .tssl import check_incoming_gradient, tssl_delta
 
 __all__ = ["MotifLIFSequence", "supports_fused"]
 
@@ -40,18 +41,6 @@ def supports_fused(spike_fn) -> bool:
 def _sum_to_neuron(x: torch.Tensor) -> torch.Tensor:
     """Sum ``[T, M, B, v]`` over time and batch -> ``[M, 1, v]``."""
     return x.sum(dim=(0, 2)).unsqueeze(1)
-
-
-def _tssl_delta(rule, g_s, theta, mem, u_prev, spikes, psc, leak, tau_inv, v_threshold, out):
-    """TSSL-BP at one step (see :mod:`snn_motifs.tssl`): returns ``(delta, theta for step t-1)``."""
-    du = mem - u_prev
-    q = torch.where(du > 0, 1.0 / du.clamp(min=1.0 / rule.bound), 0.0) * spikes
-    silent = 1.0 - spikes
-    tssl = q * g_s + theta * (mem * tau_inv * q + leak * silent)
-    theta_prev = tssl * spikes + theta * silent * leak
-    surrogate = warmup_surrogate(mem - v_threshold, rule.width, rule.exp_clamp)
-    delta = torch.where(psc < rule.warmup_threshold, surrogate * g_s, tssl, out=out)
-    return delta, theta_prev
 
 
 class MotifLIFSequence(torch.autograd.Function):
@@ -115,13 +104,10 @@ class MotifLIFSequence(torch.autograd.Function):
             ctx.saved_tensors
         )
         needs = ctx.needs_input_grad
-        decay, theta, rule = ctx.syn_decay, ctx.v_threshold, ctx.surrogate
+        decay, v_th, rule = ctx.syn_decay, ctx.v_threshold, ctx.surrogate
         tssl = getattr(rule, "uses_neuron_state", False)
-        if tssl and rule.check_finite and g_spikes is not None and not torch.isfinite(g_spikes).all():
-            raise FloatingPointError(
-                "TSSL-BP received a NaN/Inf gradient from the layers above; refusing to write it into "
-                "the weights. Check the loss and learning rate, or pass TSSLBP(check_finite=False)."
-            )
+        if tssl:
+            check_incoming_gradient(rule, g_spikes)
         steps = spikes.shape[0]
         zeros = torch.zeros_like(v0)
         i_bar = g_syn_last if g_syn_last is not None else zeros  # dL/dI[t+1] = dL/di[t+1]
@@ -145,14 +131,14 @@ class MotifLIFSequence(torch.autograd.Function):
             if tssl:  # p_bar is TSSL-BP's delta, the carry is its theta (snn_motifs.tssl)
                 theta_in = p_bar if g_mems is None else g_mems[t] + p_bar
                 u_prev = mems[t - 1] if t > 0 else v0
-                p_bar, carry = _tssl_delta(
-                    rule, s_bar, theta_in, p_t, u_prev, s_t, pscs[t], leak, tau_inv, theta, out=p_bars[t]
+                p_bar, carry = tssl_delta(
+                    rule, s_bar, theta_in, p_t, u_prev, s_t, pscs[t], leak, tau_inv, v_th, out=p_bars[t]
                 )
             else:
                 u_bar = leak * p_bar if g_mems is None else torch.addcmul(g_mems[t], leak, p_bar)
                 p_bar = torch.addcmul(u_bar, u_bar, s_t, value=-1.0, out=p_bars[t])
                 s_bar.addcmul_(u_bar, p_t, value=-1.0)
-                p_bar.addcmul_(s_bar, rule.derivative(p_t - theta))
+                p_bar.addcmul_(s_bar, rule.derivative(p_t - v_th))
                 carry = p_bar
             i_bar = torch.mul(tau_inv, p_bar, out=i_bars[t]).add_(i_bar, alpha=decay)
             c_bar = torch.mul(resistance, i_bar, out=c_bars[t])

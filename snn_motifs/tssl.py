@@ -1,4 +1,4 @@
-"""TSSL-BP (Zhang & Li, NeurIPS 2020) as a spike gradient: faithful in our layers, registered in Norse.
+"""TSSL-BP (Zhang & Li, NeurIPS 2020) as a spike gradient: the faithful rule and its stateless approximation.
 
 The papers train with TSSL-BP; the ScSr-SNN paper (eqs 13-19) and the HRMAS paper (eq 22) extend it through
 self-recurrent, recurrent and skip connections. What the authors' code computes (their public TSSL-BP
@@ -40,6 +40,12 @@ with the recurrent weights zeroed). A surrogate's derivative peaks at about 1, w
 stay stable. The default ``bound = 1`` caps TSSL-BP's per-spike gain at that level and keeps the rest of
 the rule (timing term for ``du > 1``, intra-neuron term, warm-up switch); :meth:`TSSLBP.authors` (name
 ``"tssl_authors"``) is the authors' exact recipe, fine for feed-forward networks.
+
+**This module owns the rule.** :func:`tssl_delta` is the one implementation of the backward recursion
+above; :class:`TSSLNeuronStep` (the step-by-step path, every backend) and the fused kernel
+(:mod:`snn_motifs.fused_kernel`) both call it. :class:`TSSLStateless` / :func:`tssl_bp` is the
+approximation for simulators that pass a spike function only ``u - V_th`` (snnTorch's ``spike_grad``,
+Norse's ``method``); :func:`register_norse_tssl` registers it as a Norse ``method``.
 """
 
 from __future__ import annotations
@@ -47,9 +53,121 @@ from __future__ import annotations
 import torch
 
 from .neuron import LIFState
-from .surrogate import TSSLStateless, warmup_surrogate
+from .surrogate import SurrogateSpike, _positive
 
-__all__ = ["TSSLBP", "TSSLNeuronStep", "register_norse_tssl", "unregister_norse_tssl"]
+__all__ = [
+    "TSSLBP",
+    "TSSLStateless",
+    "TSSLNeuronStep",
+    "tssl_bp",
+    "tssl_delta",
+    "warmup_surrogate",
+    "check_incoming_gradient",
+    "register_norse_tssl",
+    "unregister_norse_tssl",
+]
+
+
+def warmup_surrogate(x: torch.Tensor, width: float = 0.2, exp_clamp: float = 8.0) -> torch.Tensor:
+    """TSSL-BP's warm-up surrogate: ``d/dx sigmoid(x / width)`` with the exponent clamped to
+    ``+-exp_clamp`` (as the authors' code does), ``x = u - V_th``."""
+    e = torch.exp(torch.clamp(-x / width, -exp_clamp, exp_clamp))
+    return e / ((1 + e) * (1 + e) * width)
+
+
+class TSSLStateless(SurrogateSpike):
+    """The stateless approximation of TSSL-BP for simulators that only pass ``x = u - V_th``.
+
+    snnTorch calls ``spike_grad(mem - threshold)`` and Norse ``threshold(v - v_th, method, alpha)``:
+    neither lets a spike function see the membrane increment ``du`` or the neuron's PSC trace, which the
+    faithful rule (:class:`TSSLBP`) needs. This variant keeps and drops:
+
+    * **kept**, at spike steps (``x > 0``): the inter-neuron spike-timing term ``clamp(1/du, 0, bound)``
+      with ``du = u- - u[t-1]`` estimated as ``u- = x + V_th``, i.e. exact for a neuron that rises from
+      0 (just reset, or at rest) and a lower estimate when the previous membrane was positive. This choice
+      also keeps the simulator's own back-propagation through the hard reset stable: the reset multiplies
+      the membrane gradient by ``-u- h(x)``, which is ``-1`` here, whereas the upper estimate ``1/x``
+      (up to ``bound`` = 8) makes that factor ``-8`` per spike and the gradients explode (measured: an
+      SC-ML classifier on MNIST-1D falls to chance with ``1/x``).
+    * **kept**, at silent steps (``x <= 0``): the warm-up surrogate ``sigmoid'(x / width) / width``.
+    * **dropped**: the trace-based switch (the faithful rule uses the sigmoid only where the neuron has not
+      fired recently, and otherwise passes the intra-neuron term), and the intra-neuron term itself: the
+      reset's effect on later spikes is left to the simulator's own back-propagation through the reset and
+      the leak, which is ordinary BPTT rather than TSSL-BP's closed form.
+    """
+
+    name = "tssl_stateless"
+
+    def __init__(
+        self, bound: float = 8.0, width: float = 0.2, exp_clamp: float = 8.0, v_threshold: float = 1.0
+    ) -> None:
+        self.bound = _positive("bound", bound)
+        self.width = _positive("width", width)
+        self.exp_clamp = _positive("exp_clamp", exp_clamp)
+        self.v_threshold = _positive("v_threshold", v_threshold)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        rise = (x + self.v_threshold).clamp(min=1.0 / self.bound)  # du estimate, clipped as 1/du is
+        return torch.where(x > 0, 1.0 / rise, warmup_surrogate(x, self.width, self.exp_clamp))
+
+
+def tssl_bp(
+    bound: float = 8.0, width: float = 0.2, exp_clamp: float = 8.0, v_threshold: float = 1.0
+) -> TSSLStateless:
+    """TSSL-BP as a ``spike_grad`` for any snnTorch neuron (``snn.Leaky(spike_grad=tssl_bp())``).
+
+    This is the stateless approximation :class:`TSSLStateless` (see there for what it keeps and drops).
+    Our own layers run the faithful rule with ``spike_fn="tssl"``. ``v_threshold`` must be the neuron's.
+    """
+    return TSSLStateless(bound, width, exp_clamp, v_threshold)
+
+
+def tssl_delta(
+    rule: TSSLBP,
+    g_s: torch.Tensor,
+    theta: torch.Tensor,
+    mem: torch.Tensor,
+    u_prev: torch.Tensor,
+    spikes: torch.Tensor,
+    psc: torch.Tensor,
+    leak: torch.Tensor,
+    tau_inv: torch.Tensor,
+    v_threshold: float,
+    out: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """TSSL-BP at one step ``t`` of the backward walk (module docstring): ``(delta[t], theta for t-1)``.
+
+    Args:
+        rule: the :class:`TSSLBP` instance (``bound``, ``width``, ``exp_clamp``, ``warmup_threshold``).
+        g_s: gradient reaching the spike ``s[t]`` (through the PSC, the next layer and the recurrence).
+        theta: the value carried back from step ``t+1`` (plus any direct gradient of the membrane ``u[t]``).
+        mem: the pre-reset membrane ``u-[t]``; u_prev: the membrane ``u[t-1]``; spikes: ``s[t]``.
+        psc: the neuron's own PSC ``a[t]`` after this step (eq 1), for the warm-up switch.
+        leak, tau_inv: ``1 - 1/tau`` and ``1/tau`` per neuron; v_threshold: ``V_th``.
+        out: optional buffer for ``delta`` (the fused kernel writes it into its per-step storage).
+
+    ``delta[t]`` is the gradient with respect to the membrane update (``dL/dI[t] = tau_inv delta[t]``).
+    """
+    du = mem - u_prev
+    q = torch.where(du > 0, 1.0 / du.clamp(min=1.0 / rule.bound), 0.0) * spikes
+    silent = 1.0 - spikes
+    tssl = q * g_s + theta * (mem * tau_inv * q + leak * silent)
+    theta_prev = tssl * spikes + theta * silent * leak
+    surrogate = warmup_surrogate(mem - v_threshold, rule.width, rule.exp_clamp)
+    delta = torch.where(psc < rule.warmup_threshold, surrogate * g_s, tssl, out=out)
+    return delta, theta_prev
+
+
+def check_incoming_gradient(
+    rule: TSSLBP, *grads: torch.Tensor | None, source: str = "the layers above"
+) -> None:
+    """Raise ``FloatingPointError`` if ``rule.check_finite`` and an incoming gradient holds NaN/Inf, before
+    TSSL-BP would write it into the weights (``None`` gradients are skipped)."""
+    if rule.check_finite and not all(g is None or torch.isfinite(g).all() for g in grads):
+        raise FloatingPointError(
+            f"TSSL-BP received a NaN/Inf gradient from {source}; refusing to write it into the weights. "
+            "Check the loss and learning rate, or pass TSSLBP(check_finite=False) to disable this check."
+        )
 
 
 class TSSLNeuronStep(torch.autograd.Function):
@@ -88,21 +206,11 @@ class TSSLNeuronStep(torch.autograd.Function):
     def backward(ctx, g_s: torch.Tensor, theta: torch.Tensor):  # type: ignore[override]
         syn, u_prev, a_prev, leak, tau_inv, mem, spikes = ctx.saved_tensors
         rule: TSSLBP = ctx.rule
-        if rule.check_finite and not (torch.isfinite(g_s).all() and torch.isfinite(theta).all()):
-            raise FloatingPointError(
-                "TSSL-BP received a NaN/Inf gradient from the layers above (loss or later time steps); "
-                "refusing to write it into the weights. Check the loss and learning rate, or pass "
-                "TSSLBP(check_finite=False) to disable this check."
-            )
-        du = mem - u_prev
-        q = torch.where(du > 0, 1.0 / du.clamp(min=1.0 / rule.bound), 0.0) * spikes
-        silent = 1.0 - spikes
-        tssl = q * g_s + theta * (mem * tau_inv * q + leak * silent)
-        theta_prev = tssl * spikes + theta * silent * leak
+        check_incoming_gradient(rule, g_s, theta, source="the layers above (loss or later time steps)")
         psc = syn_decay_psc(a_prev, spikes, ctx.syn_decay)
-        warm_up = psc < rule.warmup_threshold
-        surrogate = warmup_surrogate(mem - ctx.v_threshold, rule.width, rule.exp_clamp)
-        delta = torch.where(warm_up, surrogate * g_s, tssl)
+        delta, theta_prev = tssl_delta(
+            rule, g_s, theta, mem, u_prev, spikes, psc, leak, tau_inv, ctx.v_threshold
+        )
         g_syn = tau_inv * delta
         batch_dims = tuple(range(delta.dim() - leak.dim()))
         g_leak = (u_prev * delta).sum(batch_dims) if ctx.needs_input_grad[3] else None
@@ -131,7 +239,7 @@ class TSSLBP(TSSLStateless):
     simulator's neuron computes the forward pass (under ``no_grad``) and this rule supplies the
     gradient, while the synaptic and PSC filters stay in autograd. Requires a hard reset to 0 (eq 3).
     Handed directly to a simulator (``snn.Leaky(spike_grad=TSSLBP())``) it acts as the stateless
-    approximation :class:`~snn_motifs.surrogate.TSSLStateless`.
+    approximation :class:`TSSLStateless`.
     """
 
     name = "tssl"
@@ -183,7 +291,7 @@ def register_norse_tssl(method: str = "tssl", **kwargs) -> TSSLStateless:
     """Make Norse's own neurons (``LIFCell``, ``LIFBoxCell``, ...) accept ``method="tssl"``.
 
     Norse passes only ``v - v_th`` to its threshold function, so this is the stateless approximation
-    (:class:`~snn_motifs.surrogate.TSSLStateless`, keyword arguments as there). Explicit, idempotent and
+    (:class:`TSSLStateless`, keyword arguments as there). Explicit, idempotent and
     reversible with :func:`unregister_norse_tssl`. Returns the registered spike function.
     """
     from snn_motifs.adapters.norse_methods import register_method

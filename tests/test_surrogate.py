@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from snn_motifs.surrogate import ATan, FastSigmoid, Sigmoid, Triangle, heaviside, resolve_spike_fn
+from snn_motifs.spike_fns import resolve_spike_fn
+from snn_motifs.surrogate import ATan, FastSigmoid, Sigmoid, Triangle, heaviside
 
 SMOOTH = [
     (ATan(2.0), lambda x: torch.atan(math.pi / 2 * 2.0 * x) / math.pi + 0.5),
@@ -53,3 +54,32 @@ def test_resolve_and_errors():
     with pytest.raises(ValueError, match="alpha must be finite and > 0"):
         ATan(0.0)
     assert ATan(2.0) == ATan(2.0) and hash(ATan(2.0)) == hash(ATan(2.0)) and ATan(2) != ATan(3)
+
+
+def test_spike_fn_registry_names_and_user_registration(monkeypatch):
+    from snn_motifs import SCML, TSSLBP, spike_fns
+    from snn_motifs.tssl import TSSLStateless
+
+    monkeypatch.setattr(spike_fns, "SPIKE_FUNCTIONS", dict(spike_fns.SPIKE_FUNCTIONS))  # undone after
+    builtin = ["atan", "fast_sigmoid", "sigmoid", "triangle", "tssl", "tssl_authors", "tssl_stateless"]
+    assert spike_fns.available_spike_fns() == sorted(builtin)
+    assert isinstance(resolve_spike_fn("tssl"), TSSLBP) and resolve_spike_fn("tssl").bound == 1.0
+    assert resolve_spike_fn("tssl_authors").bound == 8.0
+    assert type(resolve_spike_fn("tssl_stateless")) is TSSLStateless
+    with pytest.raises(ValueError, match=r"available: \['atan', 'fast_sigmoid'.*'tssl_stateless'\]"):
+        resolve_spike_fn("nope")
+
+    def steep():
+        return ATan(5.0)
+
+    spike_fns.register_spike_fn("steep_atan", steep)
+    spike_fns.register_spike_fn("steep_atan", steep)  # the same factory again: harmless
+    assert SCML(3, 8, 2, spike_fn="steep_atan").neurons.spike_fn == ATan(5.0)
+    with pytest.raises(ValueError, match="already registered"):
+        spike_fns.register_spike_fn("steep_atan", Sigmoid)
+    spike_fns.register_spike_fn("steep_atan", Sigmoid, replace=True)
+    assert resolve_spike_fn("steep_atan") == Sigmoid()
+    with pytest.raises(ValueError, match="non-empty string"):
+        spike_fns.register_spike_fn("", Sigmoid)
+    with pytest.raises(TypeError, match="factory must be callable"):
+        spike_fns.register_spike_fn("x", 3)

@@ -11,7 +11,7 @@ from snn_motifs.adapters import NativeLIF
 from torch import nn
 
 from snn_motifs import SCML, TSSLBP, LIFState, NeuronParameters, build_scsr, get_adapter, tssl_bp
-from snn_motifs.surrogate import TSSLStateless, warmup_surrogate
+from snn_motifs.tssl import TSSLStateless, warmup_surrogate
 
 from .conftest import ALL_BACKENDS, needs_norse, needs_snntorch
 from .tssl_reference import tssl_reference
