@@ -17,7 +17,11 @@ current of a step and hand it to the adapter; the adapter owns everything per ne
   value can never make the leak leave ``[0, 1)``.
 * **a pluggable spike function** ``spike_fn(u - V_th)`` (names resolved by :mod:`snn_motifs.spike_fns`).
   Spike functions that need more than ``u - V_th`` (TSSL-BP needs the previous membrane and the neuron's
-  own PSC trace) get them through :meth:`step`'s full state, which every backend passes to :meth:`_step`.
+  own PSC trace) set ``uses_neuron_state`` and take over :meth:`step` through their ``neuron_step``; they
+  get the simulator's own forward pass from :meth:`forward_only_step` and supply the backward.
+* **capabilities** instead of backend names: :attr:`supports_fused_kernel` says whether layers may run
+  whole sequences through the fused kernel (:mod:`snn_motifs.fused_kernel`), which reproduces the native
+  neuron only.
 * **step hooks**: ``register_step_hook(fn)`` calls ``fn(adapter, spikes, state)`` after every step (used by
   intrinsic plasticity); layers take the step-by-step path while hooks are registered.
 """
@@ -58,6 +62,8 @@ class NeuronAdapter(nn.Module):
     backend: str = "base"
     #: Reset after a spike; all our backends reset to 0 (the HRMAS paper eq 3). TSSL-BP checks it.
     reset_mechanism: str = "zero"
+    #: The fused kernel reproduces this adapter's step exactly, so layers may run sequences through it.
+    supports_fused_kernel: bool = False
 
     def __init__(
         self,
@@ -131,7 +137,21 @@ class NeuronAdapter(nn.Module):
         return spikes, new_state
 
     def _step(self, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
+        """The backend's plain step, its spike function's surrogate in the backward; each backend's own."""
         raise NotImplementedError
+
+    def forward_only_step(
+        self, current: torch.Tensor, state: LIFState
+    ) -> tuple[torch.Tensor, LIFState] | None:
+        """The simulator's own forward step, without a graph (``no_grad``, detached inputs).
+
+        For spike functions that supply their own backward (TSSL-BP): they take the spikes and membrane of
+        the simulator's neuron from here. Returns ``(spikes, state)``, or None where the adapter's forward
+        pass is :func:`~snn_motifs.neuron.lif_step` itself (the native backend), which the caller then
+        computes alongside its backward.
+        """
+        with torch.no_grad():
+            return self._step(current.detach(), LIFState(*(t.detach() for t in state)))
 
     def forward(self, current: torch.Tensor, state: LIFState | None = None):
         """``nn.Module`` entry point: :meth:`step`, with a zero state when ``state`` is None."""

@@ -19,6 +19,11 @@ class NativeLIF(NeuronAdapter):
     """
 
     backend = "native"
+    supports_fused_kernel = True
+
+    def forward_only_step(self, current: torch.Tensor, state: LIFState) -> None:
+        """None: the forward pass is :func:`~snn_motifs.neuron.lif_step`, which the caller computes."""
+        return None
 
     def _step(self, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
         tau_inv = self.tau_inv()

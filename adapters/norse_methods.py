@@ -9,7 +9,8 @@ the same callable under the same name again is a no-op) and reversible: when the
 every rebound module gets Norse's original object back.
 
 Registered functions are called as ``fn(x)`` with ``x = v - v_th`` (alpha is ignored; put parameters in
-the callable).
+the callable). :func:`register_norse_tssl` (also ``snn_motifs.register_norse_tssl``) registers TSSL-BP's
+stateless approximation as ``method="tssl"``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,17 @@ import threading
 from collections.abc import Callable
 
 from snn_motifs._optional import require
+from snn_motifs.tssl import TSSLStateless
 
-__all__ = ["register_method", "ensure_registered", "unregister_method", "registered_methods", "is_installed"]
+__all__ = [
+    "register_method",
+    "ensure_registered",
+    "unregister_method",
+    "registered_methods",
+    "is_installed",
+    "register_norse_tssl",
+    "unregister_norse_tssl",
+]
 
 _REGISTRY: dict[str, Callable] = {}
 _PATCHED: list[tuple[object, str]] = []
@@ -118,3 +128,20 @@ def registered_methods() -> dict[str, Callable]:
 def is_installed() -> bool:
     """True while the dispatcher is bound into Norse's modules."""
     return bool(_PATCHED)
+
+
+def register_norse_tssl(method: str = "tssl", **kwargs) -> TSSLStateless:
+    """Make Norse's own neurons (``LIFCell``, ``LIFBoxCell``, ...) accept ``method="tssl"``.
+
+    Norse passes only ``v - v_th`` to its threshold function, so this is TSSL-BP's stateless approximation
+    (:class:`~snn_motifs.tssl.TSSLStateless`, keyword arguments as there). Explicit, idempotent and
+    reversible with :func:`unregister_norse_tssl`. Returns the registered spike function.
+    """
+    fn = TSSLStateless(**kwargs)
+    register_method(method, fn)
+    return fn
+
+
+def unregister_norse_tssl(method: str = "tssl") -> None:
+    """Undo :func:`register_norse_tssl`; Norse is restored exactly once nothing else is registered."""
+    unregister_method(method)

@@ -34,7 +34,8 @@ Public API (paper concept -> name):
 
 from . import datasets, event_datasets, losses, nir_export, readout, surrogate, training
 from ._optional import MissingDependencyError
-from .backends import available_backends, get_adapter
+from .adapters import available_backends, get_adapter
+from .adapters.norse_methods import register_norse_tssl, unregister_norse_tssl
 from .hrmas import Genotype, HRMASConfig, HRMASRun
 from .layers import Record, SpikingLayer, SpikingLinear
 from .mixed_op import MixedMotifLayer
@@ -45,7 +46,7 @@ from .readout import LeakyIntegrator
 from .scml import SCML, SelfRecurrent
 from .spikl_ip import IPHandle, SpiKLIP
 from .topology import ConnectionType, MotifTopology
-from .tssl import TSSLBP, register_norse_tssl, tssl_bp, unregister_norse_tssl
+from .tssl import TSSLBP, tssl_bp
 
 __version__ = "0.1.0"
 

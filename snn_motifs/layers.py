@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ._checks import check_positive_int
-from .backends import get_adapter
+from .adapters import get_adapter
 from .fused_kernel import MotifLIFSequence, supports_fused
 from .neuron import LIFState, NeuronParameters
 from .recurrence import from_motif_layout, recurrent_current, to_motif_layout
@@ -261,7 +261,7 @@ class SpikingLayer(nn.Module):
         """The fused kernel reproduces the native neuron (hard reset) with a known spike function."""
         neurons = self.neurons
         return (
-            neurons.backend == "native"
+            neurons.supports_fused_kernel
             and neurons.reset_mechanism == "zero"
             and supports_fused(neurons.spike_fn)
             and not neurons.has_step_hooks

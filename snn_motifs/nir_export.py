@@ -32,17 +32,15 @@ The recurrent edge ``lif -> w_rec -> lif`` carries ``W_rec s[t-1]`` (eq 15's one
 
 Importer findings (snnTorch 1.0.0, Norse 1.1.0, nirtorch 2.6, nir 1.0.8) are listed in
 :data:`IMPORTER_NOTES` and in the README; :func:`import_norse` and :func:`import_snntorch` apply the
-needed settings (``dt``) and refuse the cases that are known to compute something else.
+needed settings (``dt``) and refuse the cases that are known to compute something else. Their code, like
+everything that touches a simulator, lives in the adapters package (``snn_motifs.adapters.norse_interop``,
+``snn_motifs.adapters.snntorch_interop``); this module itself never imports snnTorch or Norse.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
 import math
 import os
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -376,23 +374,12 @@ def import_norse(graph_or_path, dt: float | None = None) -> nn.Module:
 
     Returns Norse's graph executor: ``out, state = module(x_t, state)``; see :func:`run_imported`.
     Graphs with skip connections are refused: Norse 1.1's loader runs them in a wrong order
-    (:data:`IMPORTER_NOTES`); use :func:`import_snntorch` for ScSr-SNN with skips.
+    (:data:`IMPORTER_NOTES`); use :func:`import_snntorch` for ScSr-SNN with skips. Implemented in
+    :mod:`snn_motifs.adapters.norse_interop`.
     """
-    require("norse", "norse", "importing NIR into Norse")
-    from norse.torch import from_nir
+    from snn_motifs.adapters.norse_interop import import_norse as _import_norse
 
-    graph = _graph(graph_or_path)
-    _refuse_li(graph, "Norse 1.1", "has no mapping for LI and silently passes the current through")
-    joins = _skip_targets(graph)
-    if joins:
-        raise ValueError(
-            f"node(s) {joins} sum two feed-forward inputs (skip connections); Norse 1.1's NIR loader "
-            "executes such graphs in a non-topological order and computes something else. Import this "
-            "graph with snn_motifs.nir_export.import_snntorch instead"
-        )
-    with warnings.catch_warnings():  # Norse calls nirtorch.load, which warns about its own deprecation
-        warnings.filterwarnings("ignore", "nirtorch.load is being deprecated", DeprecationWarning)
-        return from_nir(graph, dt=_graph_dt(graph, dt))
+    return _import_norse(graph_or_path, dt)
 
 
 def import_snntorch(graph_or_path) -> nn.Module:
@@ -401,28 +388,12 @@ def import_snntorch(graph_or_path) -> nn.Module:
     snnTorch 1.0 reads every graph at ``dt = 1e-4`` and mis-wires flat recurrent edges (see
     :data:`IMPORTER_NOTES`), so this refuses graphs exported with another ``dt`` or with
     ``recurrent_subgraphs=False`` and a recurrent layer instead of returning a network that computes
-    something else. Its stdout chatter is captured.
+    something else. Its stdout chatter is captured. Implemented in
+    :mod:`snn_motifs.adapters.snntorch_interop`.
     """
-    require("snntorch", "snntorch", "importing NIR into snnTorch")
-    require("nirtorch", "nir", "importing NIR into snnTorch")
-    from snntorch.import_nir import import_from_nir
+    from snn_motifs.adapters.snntorch_interop import import_snntorch as _import_snntorch
 
-    graph = _graph(graph_or_path)
-    _refuse_li(graph, "snnTorch 1.0", "has no mapping for LI (it raises 'Unknown node type')")
-    dt = _graph_dt(graph, None) if "dt" in (getattr(graph, "metadata", None) or {}) else DEFAULT_DT
-    if not math.isclose(dt, DEFAULT_DT, rel_tol=1e-9):
-        raise ValueError(
-            f"snnTorch's NIR importer simulates at dt = {DEFAULT_DT} s whatever the graph says, but this "
-            f"graph was exported with dt = {dt}; re-export with to_nir(model, dt={DEFAULT_DT})"
-        )
-    if _has_flat_recurrence(graph):
-        raise ValueError(
-            "snnTorch's NIR importer routes the input of a flat recurrent edge through W_rec (it computes "
-            "lif(W_rec (c + s[t-1])) instead of lif(c + W_rec s[t-1])); export with "
-            "to_nir(model, recurrent_subgraphs=True) for snnTorch"
-        )
-    with contextlib.redirect_stdout(io.StringIO()):
-        return import_from_nir(copy.deepcopy(graph))
+    return _import_snntorch(graph_or_path)
 
 
 def run_imported(module: nn.Module, x: torch.Tensor, *, batch_first: bool = False) -> torch.Tensor:

@@ -31,7 +31,8 @@ silent. Everything runs under ``torch.no_grad()``; a step can never produce NaN 
 
 Attachable to our adapters and layers (``tau_mem`` and ``resistance``), and to stock ``snntorch.Leaky`` /
 ``snntorch.Synaptic`` and Norse ``LIFCell`` / ``LIFBoxCell`` through an equivalent mapping (see
-:meth:`SpiKLIP.attach`).
+:meth:`SpiKLIP.attach`); those mappings live in the adapters package (``snntorch_interop``,
+``norse_interop``), found through :func:`snn_motifs.adapters.registry.spikl_ip_target`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-__all__ = ["SpiKLIP", "IPHandle", "spikl_ip_step", "rate_kl_to_exponential"]
+__all__ = ["SpiKLIP", "IPHandle", "StockNeuronTarget", "spikl_ip_step", "rate_kl_to_exponential"]
 
 
 def spikl_ip_step(
@@ -198,11 +199,13 @@ class _StepHook:
             self.target.new_sample()
 
 
-class _StockTarget(_Target):
-    """Stock snnTorch / Norse neurons: tau via the leak, R as an input gain applied by a pre-hook.
+class StockNeuronTarget(_Target):
+    """A simulator's stock neuron: tau via its leak, R as an input gain applied by a pre-hook.
 
     The gain starts at the identity (``R / tau = 1`` for snnTorch, whose membrane adds the input unscaled;
-    ``R = 1`` for Norse), so attaching changes nothing until the rule adapts it.
+    ``R = 1`` for Norse), so attaching changes nothing until the rule adapts it. Each simulator's subclass
+    (``read_tau``, ``initial_r``, ``input_gain``, ``write``, ``v_threshold``) lives in its adapters module
+    (``snn_motifs.adapters.snntorch_interop``, ``snn_motifs.adapters.norse_interop``).
     """
 
     def __init__(self, module: nn.Module, ip: SpiKLIP) -> None:
@@ -227,59 +230,24 @@ class _StockTarget(_Target):
         spikes = output[0] if isinstance(output, tuple) else output
         self.observe(spikes)
 
+    # what each simulator's subclass provides (besides ``write`` and ``v_threshold``)
+    def read_tau(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        """The neuron's membrane time constant in steps, ``[n]``, on ``like``'s device and dtype."""
+        raise NotImplementedError
+
+    def initial_r(self, tau: torch.Tensor) -> torch.Tensor:
+        """The R that makes the input gain the identity."""
+        raise NotImplementedError
+
+    def input_gain(self) -> torch.Tensor:
+        """The factor the pre-hook applies to the neuron's input."""
+        raise NotImplementedError
+
     def tau(self):
         return self._tau
 
     def resistance(self):
         return self._r
-
-
-class _SnnTorchTarget(_StockTarget):
-    """``snn.Leaky`` / ``snn.Synaptic``: ``mem = beta mem + input``. With ``beta = 1 - 1/tau`` and the input
-    scaled by ``R/tau`` this is eq 2; R starts at tau (gain 1)."""
-
-    def read_tau(self, n, like):
-        beta = self.module.beta.detach().to(like.dtype).clamp(0, 1 - 1e-6)
-        return (1.0 / (1.0 - beta)).expand(n).to(like.device)
-
-    def initial_r(self, tau):
-        return tau.clone()
-
-    def input_gain(self):
-        return self._r / self._tau
-
-    def write(self, resistance, tau):
-        self._r, self._tau = resistance.clone(), tau.clone()
-        beta = 1.0 - 1.0 / tau
-        if isinstance(self.module.beta, nn.Parameter):
-            self.module.beta.data = beta.to(self.module.beta.dtype)
-        else:
-            self.module.beta = beta
-
-    def v_threshold(self):
-        return float(torch.as_tensor(self.module.threshold).mean())
-
-
-class _NorseTarget(_StockTarget):
-    """Norse ``LIFCell``-like: ``v += dt tau_mem_inv (v_leak - v + i)``, i.e. tau = 1/(dt tau_mem_inv) steps;
-    R scales the input current (starts at 1)."""
-
-    def read_tau(self, n, like):
-        inv = torch.as_tensor(self.module.p.tau_mem_inv, dtype=like.dtype, device=like.device)
-        return (1.0 / (self.module.dt * inv)).expand(n).clone()
-
-    def initial_r(self, tau):
-        return torch.ones_like(tau)
-
-    def input_gain(self):
-        return self._r
-
-    def write(self, resistance, tau):
-        self._r, self._tau = resistance.clone(), tau.clone()
-        self.module.p = self.module.p._replace(tau_mem_inv=1.0 / (self.module.dt * tau))
-
-    def v_threshold(self):
-        return float(torch.as_tensor(self.module.p.v_th).mean())
 
 
 class IPHandle:
@@ -411,7 +379,8 @@ class SpiKLIP:
 
     def attach(self, module: nn.Module) -> IPHandle:
         """Attach to a layer, an adapter, ``snn.Leaky`` / ``snn.Synaptic`` or a Norse LIF cell."""
-        from snn_motifs.adapters.base import NeuronAdapter
+        from snn_motifs.adapters import NeuronAdapter
+        from snn_motifs.adapters.registry import spikl_ip_target
 
         neurons = getattr(module, "neurons", None)
         if isinstance(neurons, NeuronAdapter):
@@ -421,16 +390,10 @@ class SpiKLIP:
                 f"SpiKLIP is already attached to this {type(module).__name__}; remove() it first"
             )
         if isinstance(module, NeuronAdapter):
-            target: _Target = _AdapterTarget(module, self)
-        elif _is_snntorch_lif(module):
-            if getattr(module, "init_hidden", False):
-                raise ValueError(
-                    "SpiKLIP needs explicit state: build the snnTorch neuron with init_hidden=False"
-                )
-            target = _SnnTorchTarget(module, self)
-        elif _is_norse_lif(module):
-            target = _NorseTarget(module, self)
-        else:
+            target: _Target | None = _AdapterTarget(module, self)
+        else:  # a simulator's stock neuron: the adapters package knows how to adapt it
+            target = spikl_ip_target(module, self)
+        if target is None:
             raise TypeError(
                 f"SpiKLIP cannot adapt a {type(module).__module__}.{type(module).__name__}: it has no leak / "
                 "gain to adapt. Supported: snn_motifs layers and adapters, snntorch.Leaky / Synaptic, "
@@ -438,14 +401,3 @@ class SpiKLIP:
             )
         self._targets[id(module)] = target
         return IPHandle(self, target)
-
-
-def _is_snntorch_lif(module: nn.Module) -> bool:
-    mod = type(module).__module__
-    return mod.startswith("snntorch") and type(module).__name__ in ("Leaky", "Synaptic")
-
-
-def _is_norse_lif(module: nn.Module) -> bool:
-    mod = type(module).__module__
-    p = getattr(module, "p", None)
-    return mod.startswith("norse") and hasattr(p, "tau_mem_inv") and hasattr(module, "dt")

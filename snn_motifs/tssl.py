@@ -45,7 +45,8 @@ the rule (timing term for ``du > 1``, intra-neuron term, warm-up switch); :meth:
 above; :class:`TSSLNeuronStep` (the step-by-step path, every backend) and the fused kernel
 (:mod:`snn_motifs.fused_kernel`) both call it. :class:`TSSLStateless` / :func:`tssl_bp` is the
 approximation for simulators that pass a spike function only ``u - V_th`` (snnTorch's ``spike_grad``,
-Norse's ``method``); :func:`register_norse_tssl` registers it as a Norse ``method``.
+Norse's ``method``); ``snn_motifs.register_norse_tssl`` (:mod:`snn_motifs.adapters.norse_methods`)
+registers it as a Norse ``method``.
 """
 
 from __future__ import annotations
@@ -63,8 +64,6 @@ __all__ = [
     "tssl_delta",
     "warmup_surrogate",
     "check_incoming_gradient",
-    "register_norse_tssl",
-    "unregister_norse_tssl",
 ]
 
 
@@ -276,33 +275,9 @@ class TSSLBP(TSSLStateless):
         tau_inv = adapter.tau_inv()
         decay = adapter.syn_decay
         syn = torch.addcmul(state.i, adapter.gain(), current)
-        s_fwd = u_fwd = None
-        if adapter.backend != "native":  # the simulator's own neuron does the forward pass
-            with torch.no_grad():
-                s_fwd, fwd = adapter._step(current.detach(), LIFState(*(t.detach() for t in state)))
-                u_fwd = fwd.v
+        simulated = adapter.forward_only_step(current, state)  # the simulator's own forward pass, if any
+        s_fwd, u_fwd = (None, None) if simulated is None else (simulated[0], simulated[1].v)
         spikes, mem = TSSLNeuronStep.apply(
             syn, state.v, state.a, 1.0 - tau_inv, tau_inv, s_fwd, u_fwd, adapter.v_threshold, decay, self
         )
         return spikes, LIFState(mem, decay * syn, syn_decay_psc(state.a, spikes, decay), spikes)
-
-
-def register_norse_tssl(method: str = "tssl", **kwargs) -> TSSLStateless:
-    """Make Norse's own neurons (``LIFCell``, ``LIFBoxCell``, ...) accept ``method="tssl"``.
-
-    Norse passes only ``v - v_th`` to its threshold function, so this is the stateless approximation
-    (:class:`TSSLStateless`, keyword arguments as there). Explicit, idempotent and
-    reversible with :func:`unregister_norse_tssl`. Returns the registered spike function.
-    """
-    from snn_motifs.adapters.norse_methods import register_method
-
-    fn = TSSLStateless(**kwargs)
-    register_method(method, fn)
-    return fn
-
-
-def unregister_norse_tssl(method: str = "tssl") -> None:
-    """Undo :func:`register_norse_tssl`; Norse is restored exactly once nothing else is registered."""
-    from snn_motifs.adapters.norse_methods import unregister_method
-
-    unregister_method(method)

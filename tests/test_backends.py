@@ -197,3 +197,40 @@ def test_learn_leak_and_gain_make_parameters():
     names = dict(layer.named_parameters())
     assert "neurons.tau_mem" in names and "neurons.resistance" not in names
     assert "neurons.resistance" in dict(layer.named_buffers())
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_adapter_capabilities_not_backend_names(backend):
+    """Layers and TSSL-BP ask adapters what they can do (``supports_fused_kernel``,
+    ``forward_only_step``), never which backend name they carry."""
+    layer = build_layer(backend, spike_fn="tssl")
+    neurons = layer.neurons
+    assert layer._fusable() is (backend == "native") is neurons.supports_fused_kernel
+    x = drive(steps=1)[0]
+    current = layer.fc(x)
+    state = neurons.init_state(x.shape[0])
+    simulated = neurons.forward_only_step(current, state)
+    if backend == "native":
+        assert simulated is None  # TSSL-BP's neuron step computes lif_step itself
+    else:
+        spikes, new = simulated
+        assert spikes.grad_fn is None and new.v.grad_fn is None
+        s_ref, st_ref = neurons.step(current, state)
+        assert torch.equal(spikes, s_ref) and torch.equal(new.v, st_ref.v)
+
+
+def test_fused_kernel_follows_the_capability():
+    class NamedNative(NativeLIF):  # another name, same neuron: still fused
+        backend = "mine"
+
+    class NoFused(NativeLIF):  # the name "native", but the adapter declines the fused kernel
+        supports_fused_kernel = False
+
+    assert SCML(3, 8, 2, backend=NamedNative(8))._fusable()
+    layer = SCML(3, 8, 2, backend=NoFused(8))
+    assert not layer._fusable() and layer.neurons.backend == "native"
+    x = drive(steps=10, features=3)
+    torch.manual_seed(0)
+    ref = SCML(3, 8, 2)
+    layer.load_state_dict(ref.state_dict())
+    assert torch.equal(layer.run(x)[0], ref.run(x)[0])  # step path and fused kernel agree

@@ -1,13 +1,28 @@
-"""Choosing a neuron backend by name: ``"native"``, ``"snntorch"`` or ``"norse"``."""
+"""Choosing a neuron backend by name: ``"native"``, ``"snntorch"`` or ``"norse"``.
+
+The registry maps each name to the adapter module and class that implement it. Modules are imported
+only when their backend is asked for, so the simulators stay optional; :func:`register_backend` adds a
+backend (any :class:`~snn_motifs.adapters.base.NeuronAdapter` subclass).
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
 
-from .neuron import NeuronParameters
+from snn_motifs.neuron import NeuronParameters
 
-__all__ = ["BACKENDS", "available_backends", "get_adapter", "register_backend"]
+from .base import NeuronAdapter
+
+__all__ = [
+    "BACKENDS",
+    "INTEROP",
+    "available_backends",
+    "get_adapter",
+    "register_backend",
+    "register_interop",
+    "spikl_ip_target",
+]
 
 #: name -> (module, class, pip extra)
 BACKENDS: dict[str, tuple[str, str, str | None]] = {
@@ -41,8 +56,6 @@ def get_adapter(
     :class:`~snn_motifs._optional.MissingDependencyError` (an ``ImportError``) naming the pip extra when
     the backend's simulator is not installed.
     """
-    from snn_motifs.adapters.base import NeuronAdapter
-
     if isinstance(backend, NeuronAdapter):
         if backend.n_neurons != n_neurons:
             raise ValueError(
@@ -61,3 +74,28 @@ def get_adapter(
     return adapter_cls(
         n_neurons, params=params, spike_fn=spike_fn, learn_leak=learn_leak, learn_gain=learn_gain
     )
+
+
+#: simulator package (the top-level module of a neuron's class) -> adapters module with that simulator's
+#: interop, which provides ``spikl_ip_target(module, ip)`` for SpiKL-IP on the simulator's stock neurons
+INTEROP: dict[str, str] = {
+    "snntorch": "snn_motifs.adapters.snntorch_interop",
+    "norse": "snn_motifs.adapters.norse_interop",
+}
+
+
+def register_interop(package: str, module: str) -> None:
+    """Make neurons whose class comes from ``package`` adaptable by SpiKL-IP through ``module``, which
+    must provide ``spikl_ip_target(neuron, ip) -> target or None``
+    (a :class:`~snn_motifs.spikl_ip.StockNeuronTarget` subclass)."""
+    INTEROP[package] = module
+
+
+def spikl_ip_target(neuron, ip):
+    """SpiKL-IP's target for a simulator's stock neuron (:meth:`snn_motifs.SpiKLIP.attach`), or None when
+    no interop module claims the neuron. Only the interop module of the neuron's own simulator is imported,
+    and it does not import the simulator (the neuron exists, so the user already has)."""
+    name = INTEROP.get(type(neuron).__module__.split(".")[0])
+    if name is None:
+        return None
+    return importlib.import_module(name).spikl_ip_target(neuron, ip)
