@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from snn_motifs._optional import require
-from snn_motifs.neuron import LIFState
+from snn_motifs.neuron import LIFState, psc_update
 
 from .base import NeuronAdapter
 from .norse_methods import ensure_registered
@@ -62,5 +62,4 @@ class NorseLIF(NeuronAdapter):
         p = self._parameters_now()
         ff_state = self._lif.LIFFeedForwardState(v=state.v, i=state.i)
         spikes, new = self._lif.lif_feed_forward_step(self.gain() * current, ff_state, p, dt=1.0)
-        psc = self.syn_decay * state.a + spikes
-        return spikes, LIFState(new.v, new.i, psc, spikes)
+        return spikes, LIFState(new.v, new.i, psc_update(state.a, spikes, self.syn_decay), spikes)

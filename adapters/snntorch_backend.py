@@ -7,9 +7,10 @@ Mapping (the HRMAS paper eqs 1-4 -> snnTorch 1.0)::
     mem[t] = beta * mem[t-1] + input,   input = (1/tau) * I[t]     (eq 2)
 
 ``reset_delay=False`` resets in the step that fires (eq 3); snnTorch's default resets one step late. The
-synaptic current ``I[t]`` (eq 1) and the neuron's own PSC are filtered here in torch, identically to the
-native backend: ``snn.Synaptic`` would apply the ``R/tau`` gain before its filter, which differs from eq 2
-as soon as SpiKL-IP changes ``R`` or ``tau`` between steps. beta is recomputed from :attr:`tau_mem` every
+synaptic current ``I[t]`` (eq 1) and the neuron's own PSC are filtered here in torch, as in the native
+backend (decay and PSC through the same functions of :mod:`snn_motifs.neuron`): ``snn.Synaptic`` would
+apply the ``R/tau`` gain before its filter, which differs from eq 2 as soon as SpiKL-IP changes ``R`` or
+``tau`` between steps. beta is recomputed from :attr:`tau_mem` every
 step, so in-place changes and trained leaks (BIP) reach snnTorch.
 
 State is passed explicitly every call; the ``Leaky`` is removed from snnTorch's class-level instance list
@@ -21,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from snn_motifs._optional import require
-from snn_motifs.neuron import LIFState
+from snn_motifs.neuron import LIFState, psc_update, synaptic_decay
 
 from .base import NeuronAdapter
 
@@ -49,8 +50,11 @@ class SnnTorchLIF(NeuronAdapter):
 
     def _step(self, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
         tau_inv = self.tau_inv()
+        # eq 1's I[t] = i[t] + R c[t] (snn_motifs.neuron.synaptic_current) kept as separate multiply and add:
+        # synaptic_current's addcmul rounds once (fused multiply-add), which would move this backend's
+        # membranes and gradients in the last bit
         syn = state.i + self.gain() * current
         self.neuron.beta = 1.0 - tau_inv
         spikes, mem = self.neuron(tau_inv * syn, state.v)
         decay = self.syn_decay
-        return spikes, LIFState(mem, decay * syn, decay * state.a + spikes, spikes)
+        return spikes, LIFState(mem, synaptic_decay(syn, decay), psc_update(state.a, spikes, decay), spikes)

@@ -3,8 +3,9 @@
 Eager autograd records ~20 small ops per step; at the paper's size (N = 800, B = 50, T = 100) that
 bookkeeping, not the O(N v) recurrence, dominates. :class:`MotifLIFSequence` runs the forward loop of
 :func:`snn_motifs.neuron.lif_step` plus the recurrence (:func:`snn_motifs.recurrence.recurrent_current`)
-without recording a graph, with the *same elementary operations in the same order* as the step path, so
-spikes and membranes are bit-for-bit those of the step API. Its backward is back-propagation through time
+without recording a graph, with the *same elementary operations in the same order* as the step path (the
+eq 1-2 functions of :mod:`snn_motifs.neuron`, writing into preallocated buffers through their ``out=``),
+so spikes and membranes are bit-for-bit those of the step API. Its backward is back-propagation through time
 written out by hand::
 
     a_bar[t] = gA[t] + tau_s' a_bar[t+1]                         (a[t+1] = tau_s' a[t] + s[t+1])
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import torch
 
+from .neuron import membrane_update, psc_update, synaptic_current, synaptic_decay
 from .recurrence import add_recurrent_, add_recurrent_t_, recurrent_current_t
 from .surrogate import SurrogateSpike
 from .tssl import check_incoming_gradient, tssl_delta
@@ -82,14 +84,13 @@ class MotifLIFSequence(torch.autograd.Function):
         v, i, a, z = v0, i0, a0, z0
         for t in range(steps):
             c = add_recurrent_(currents[t], z, intra, lateral)
-            syn = torch.addcmul(i, resistance, c, out=syns[t])
-            torch.mul(tau_inv, syn, out=tmp)
-            p = torch.addcmul(tmp, leak, v, out=pre[t])
+            syn = synaptic_current(i, resistance, c, out=syns[t])
+            p = membrane_update(syn, v, leak, tau_inv, out=pre[t], scratch=tmp)
             torch.gt(p, v_threshold, out=fired)
             z = spikes[t].copy_(fired)
             v = torch.where(fired, zero, p, out=mems[t])
-            i = syn_decay * syn
-            a = torch.add(z, a, alpha=syn_decay, out=pscs[t])
+            i = synaptic_decay(syn, syn_decay)
+            a = psc_update(a, z, syn_decay, out=pscs[t])
         ctx.save_for_backward(
             leak, tau_inv, resistance, intra, lateral, v0, z0, spikes, mems, pre, syns, currents, pscs
         )

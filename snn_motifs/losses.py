@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from .neuron import psc_update
+
 __all__ = [
     "psc",
     "regular_train",
@@ -62,7 +64,7 @@ def psc(spikes: torch.Tensor, tau_syn: float, gain: float = 1.0) -> torch.Tensor
     out = []
     a = torch.zeros_like(spikes[0])
     for t in range(spikes.shape[0]):
-        a = torch.add(spikes[t], a, alpha=decay)
+        a = psc_update(a, spikes[t], decay)
         out.append(a)
     return torch.stack(out) * gain
 

@@ -9,6 +9,10 @@ Discrete time, dt = 1 step. Per neuron ``i`` and step ``t``::
     i_i[t+1] = (1 - 1/tau_s) I_i[t]                       synaptic decay (eq 1)
     a_i[t]  = (1 - 1/tau_s) a_i[t-1] + s_i[t]             the neuron's own PSC (eq 1)
 
+Each line is one function here (:func:`synaptic_current`, :func:`membrane_update`, :func:`synaptic_decay`,
+:func:`psc_update`), used by :func:`lif_step`, TSSL-BP's neuron step, the fused kernel, the snnTorch and
+Norse adapters (for the parts they compute in torch) and the losses, so the filter is written once.
+
 ``c[t]`` is the weighted presynaptic input of the step (``W x[t]`` plus the recurrent term). Eq 1 filters
 each presynaptic spike train into a PSC and eq 2 weights the PSCs; because the filter is linear and every
 synapse shares ``tau_s``, filtering the weighted sum once per postsynaptic neuron is the same thing and
@@ -26,7 +30,16 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["NeuronParameters", "LIFState", "lif_step", "zero_state"]
+__all__ = [
+    "NeuronParameters",
+    "LIFState",
+    "lif_step",
+    "zero_state",
+    "synaptic_current",
+    "membrane_update",
+    "synaptic_decay",
+    "psc_update",
+]
 
 
 class LIFState(NamedTuple):
@@ -95,6 +108,40 @@ class NeuronParameters:
         return 1.0 - 1.0 / self.tau_syn
 
 
+def synaptic_current(
+    i: torch.Tensor, resistance: torch.Tensor, current: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``I[t] = i[t] + R c[t]``: the carried synaptic current plus this step's weighted input (eq 1)."""
+    return torch.addcmul(i, resistance, current, out=out)
+
+
+def membrane_update(
+    syn: torch.Tensor,
+    v_prev: torch.Tensor,
+    leak: torch.Tensor,
+    tau_inv: torch.Tensor,
+    out: torch.Tensor | None = None,
+    scratch: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``u-[t] = (1 - 1/tau) u[t-1] + (1/tau) I[t]`` (eq 2), the membrane before the reset.
+
+    ``out`` receives the result and ``scratch`` the intermediate ``I[t]/tau`` (the fused kernel's buffers).
+    """
+    return torch.addcmul(torch.mul(tau_inv, syn, out=scratch), leak, v_prev, out=out)
+
+
+def synaptic_decay(syn: torch.Tensor, syn_decay: float) -> torch.Tensor:
+    """``i[t+1] = (1 - 1/tau_s) I[t]``: the synaptic current carried into the next step (eq 1)."""
+    return syn_decay * syn
+
+
+def psc_update(
+    a_prev: torch.Tensor, spikes: torch.Tensor, syn_decay: float, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The neuron's own PSC, eq 1: ``a[t] = (1 - 1/tau_s) a[t-1] + s[t]`` (``out``: result buffer)."""
+    return torch.add(spikes, a_prev, alpha=syn_decay, out=out)
+
+
 def lif_step(
     current: torch.Tensor,
     state: LIFState,
@@ -117,9 +164,9 @@ def lif_step(
         syn_decay: ``1 - 1/tau_s``.
         spike_fn: Heaviside with a surrogate gradient, called on ``u- - V_th`` (snnTorch's convention).
     """
-    syn = torch.addcmul(state.i, resistance, current)
-    mem = torch.addcmul(tau_inv * syn, leak, state.v)
+    syn = synaptic_current(state.i, resistance, current)
+    mem = membrane_update(syn, state.v, leak, tau_inv)
     spikes = spike_fn(mem - v_threshold)
     mem = mem - spikes * mem
-    psc = torch.add(spikes, state.a, alpha=syn_decay)
-    return spikes, LIFState(mem, syn_decay * syn, psc, spikes)
+    psc = psc_update(state.a, spikes, syn_decay)
+    return spikes, LIFState(mem, synaptic_decay(syn, syn_decay), psc, spikes)

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import torch
 
-from .neuron import LIFState
+from .neuron import LIFState, membrane_update, psc_update, synaptic_current, synaptic_decay
 from .surrogate import SurrogateSpike, _positive
 
 __all__ = [
@@ -191,7 +191,7 @@ class TSSLNeuronStep(torch.autograd.Function):
         syn_decay: float,
         rule: TSSLBP,
     ):
-        mem = torch.addcmul(tau_inv * syn, leak, u_prev)  # u-[t], the same operations as lif_step
+        mem = membrane_update(syn, u_prev, leak, tau_inv)  # u-[t], as in lif_step
         if s_fwd is None:
             spikes = (mem > v_threshold).to(mem.dtype)
             u_post = mem - spikes * mem
@@ -206,7 +206,7 @@ class TSSLNeuronStep(torch.autograd.Function):
         syn, u_prev, a_prev, leak, tau_inv, mem, spikes = ctx.saved_tensors
         rule: TSSLBP = ctx.rule
         check_incoming_gradient(rule, g_s, theta, source="the layers above (loss or later time steps)")
-        psc = syn_decay_psc(a_prev, spikes, ctx.syn_decay)
+        psc = psc_update(a_prev, spikes, ctx.syn_decay)
         delta, theta_prev = tssl_delta(
             rule, g_s, theta, mem, u_prev, spikes, psc, leak, tau_inv, ctx.v_threshold
         )
@@ -215,11 +215,6 @@ class TSSLNeuronStep(torch.autograd.Function):
         g_leak = (u_prev * delta).sum(batch_dims) if ctx.needs_input_grad[3] else None
         g_tau_inv = (syn * delta).sum(batch_dims) if ctx.needs_input_grad[4] else None
         return g_syn, theta_prev, None, g_leak, g_tau_inv, None, None, None, None, None
-
-
-def syn_decay_psc(a_prev: torch.Tensor, spikes: torch.Tensor, syn_decay: float) -> torch.Tensor:
-    """The neuron's own PSC after this step, eq 1: ``a[t] = (1 - 1/tau_s) a[t-1] + s[t]``."""
-    return torch.add(spikes, a_prev, alpha=syn_decay)
 
 
 class TSSLBP(TSSLStateless):
@@ -274,10 +269,10 @@ class TSSLBP(TSSLStateless):
             )
         tau_inv = adapter.tau_inv()
         decay = adapter.syn_decay
-        syn = torch.addcmul(state.i, adapter.gain(), current)
+        syn = synaptic_current(state.i, adapter.gain(), current)
         simulated = adapter.forward_only_step(current, state)  # the simulator's own forward pass, if any
         s_fwd, u_fwd = (None, None) if simulated is None else (simulated[0], simulated[1].v)
         spikes, mem = TSSLNeuronStep.apply(
             syn, state.v, state.a, 1.0 - tau_inv, tau_inv, s_fwd, u_fwd, adapter.v_threshold, decay, self
         )
-        return spikes, LIFState(mem, decay * syn, syn_decay_psc(state.a, spikes, decay), spikes)
+        return spikes, LIFState(mem, synaptic_decay(syn, decay), psc_update(state.a, spikes, decay), spikes)

@@ -234,3 +234,15 @@ def test_fused_kernel_follows_the_capability():
     ref = SCML(3, 8, 2)
     layer.load_state_dict(ref.state_dict())
     assert torch.equal(layer.run(x)[0], ref.run(x)[0])  # step path and fused kernel agree
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_psc_is_written_once(backend):
+    """Every backend's own PSC (eq 1) is snn_motifs.neuron.psc_update, the same op the losses use."""
+    from snn_motifs.losses import psc
+
+    layer = build_layer(backend)
+    with torch.no_grad():
+        spikes, _, rec = layer.run(drive(steps=60), record=True)
+    assert spikes.sum() > 0
+    assert torch.equal(rec.psc, psc(spikes, layer.neurons.params.tau_syn))
