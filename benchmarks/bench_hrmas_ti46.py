@@ -19,8 +19,7 @@ from pathlib import Path
 from _common import DEFAULT_TI46
 
 from snn_motifs import datasets
-from snn_motifs.cli import load_config
-from snn_motifs.hrmas import HRMASRun, train_dense_baseline
+from snn_motifs.search import HRMASRun, load_config, train_dense_baseline
 
 METHODS = {"HRMAS": {}, "random search": {"search": "random"}, "HRMAS without IP": {"ip": False}}
 

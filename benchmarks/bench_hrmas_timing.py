@@ -17,8 +17,8 @@ import torch
 from _common import median_time
 
 from snn_motifs import SpiKLIP
-from snn_motifs.hrmas import HRMASConfig, SearchNet, architecture_step, dense_rsnn
 from snn_motifs.models import SCMLClassifier
+from snn_motifs.search import Architect, HRMASConfig, dense_rsnn, search_network, weight_parameters
 from snn_motifs.topology import MotifTopology
 from snn_motifs.training import LossConfig, make_loss
 
@@ -39,9 +39,9 @@ def main(argv=None) -> dict:
     x = (torch.rand(args.steps, args.batch, 78) < 0.15).float()
     y = torch.randint(0, 26, (args.batch,))
 
-    search = SearchNet(78, 26, cfg)
-    w_opt = torch.optim.Adam(search.weight_parameters(), lr=1e-3)
-    a_opt = torch.optim.Adam(search.arch_parameters(), lr=1e-3)
+    search = search_network(cfg, 78, 26)
+    w_opt = torch.optim.Adam(weight_parameters(search), lr=1e-3)
+    architect = Architect(search, loss_fn, lr=1e-3)
     ip = SpiKLIP(window_only=True)
     ip.attach(search.hidden)
 
@@ -55,7 +55,7 @@ def main(argv=None) -> dict:
         return f
 
     def search_iteration():
-        architecture_step(search, loss_fn, (x, y), (x, y), a_opt, False, 1e-3)
+        architect.step((x, y), (x, y))
         train_step(search, w_opt, None)()
         with ip.window(), torch.no_grad():
             search(x)

@@ -17,8 +17,9 @@ Public API (paper concept -> name):
 * BIP, the ScSr-SNN paper eqs 20-21: ``learn_leak=True`` on any layer or adapter trains each neuron's leak.
 * ScSr-SNN family (the ScSr-SNN paper): :class:`ScSrSNN`, :func:`build_scsr`; SC-ML classifier
   :class:`SCMLClassifier`.
-* HRMAS (the HRMAS paper sec 2.3): search space :class:`MixedMotifLayer` (eqs 11, 15), search
-  :class:`HRMASRun` (Algorithm 1), result :class:`Genotype`; CLI ``snn-motifs``.
+* HRMAS (the HRMAS paper sec 2.3): the package :mod:`snn_motifs.search` (``search.run(config)``); search
+  space :class:`MixedMotifLayer` (eqs 11, 15), one seed :class:`HRMASRun` (Algorithm 1), result
+  :class:`Genotype`; CLI ``snn-motifs``.
 * Output losses, eqs 29-30: :mod:`snn_motifs.losses` (``kernel_loss``, ``count_loss``, ``predict``,
   ``membrane_loss``); readouts (the papers' spiking output layer or a non-spiking leaky integrator):
   :mod:`snn_motifs.readout`, :class:`LeakyIntegrator`.
@@ -32,18 +33,17 @@ Public API (paper concept -> name):
   (Norse ``method``).
 """
 
-from . import datasets, event_datasets, losses, nir_export, readout, surrogate, training
+from . import datasets, event_datasets, losses, nir_export, readout, search, surrogate, training
 from ._optional import MissingDependencyError
 from .adapters import available_backends, get_adapter
 from .adapters.norse_methods import register_norse_tssl, unregister_norse_tssl
-from .hrmas import Genotype, HRMASConfig, HRMASRun
 from .layers import Record, SpikingLayer, SpikingLinear
-from .mixed_op import MixedMotifLayer
 from .models import SCMLClassifier, ScSrSNN, build_scsr
 from .neuron import LIFState, NeuronParameters, lif_step
 from .nir_export import export_nir, to_nir
 from .readout import LeakyIntegrator
 from .scml import SCML, SelfRecurrent
+from .search import Genotype, HRMASConfig, HRMASRun, MixedMotifLayer
 from .spikl_ip import IPHandle, SpiKLIP
 from .topology import ConnectionType, MotifTopology
 from .tssl import TSSLBP, tssl_bp
@@ -77,6 +77,7 @@ __all__ = [
     "readout",
     "training",
     "datasets",
+    "search",
     "event_datasets",
     "nir_export",
     "to_nir",

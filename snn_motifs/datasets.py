@@ -23,6 +23,8 @@ __all__ = [
     "batches",
     "load_mnist1d",
     "load_ti46_alpha",
+    "load_dataset",
+    "DATASETS",
     "read_ti46_dat",
     "load_ti46_dat_dir",
     "load_ti46_raw",
@@ -138,6 +140,33 @@ def load_ti46_alpha(
     except (KeyError, ValueError, OSError) as exc:
         raise ValueError(f"{path} is not a TI46-Alpha npz with x/label/speaker/utterance: {exc}") from exc
     return _split_ti46(x, label, speaker, utterance, split, test_speaker, dtype)
+
+
+#: names :func:`load_dataset` knows (the tonic recipes live in :mod:`snn_motifs.event_datasets`)
+DATASETS = ("mnist1d", "ti46_alpha")
+
+
+def load_dataset(
+    name: str,
+    *,
+    ti46_root: str | os.PathLike | None = None,
+    ti46_split: str = "speaker_dependent",
+    max_train: int | None = None,
+) -> SplitData:
+    """A data set by its config name (:data:`DATASETS`), optionally cut to the first ``max_train``
+    training samples. MNIST-1D is generated with seed 42 (no download)."""
+    if name == "mnist1d":
+        data = load_mnist1d(seed=42)
+    elif name == "ti46_alpha":
+        data = load_ti46_alpha(ti46_root, ti46_split)
+    else:
+        raise ValueError(
+            f"dataset {name!r} has no loader by name (available: {list(DATASETS)}); event-camera and "
+            "audio-spike sets load through snn_motifs.event_datasets"
+        )
+    if max_train is not None:
+        data = data._replace(x_train=data.x_train[:max_train], y_train=data.y_train[:max_train])
+    return data
 
 
 def _split_ti46(x, label, speaker, utterance, split, test_speaker, dtype) -> SplitData:

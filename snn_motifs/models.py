@@ -40,6 +40,8 @@ class SCMLClassifier(_Classifier):
         readout: ``"mean"`` (default; non-spiking leaky-integrator output, cross-entropy on its
             time-mean membrane), ``"max"``, ``"last"``, or the papers' spiking output layer with the
             ``"count"`` or ``"kernel"`` loss (:mod:`snn_motifs.readout`).
+        hidden_layer: use this recurrent layer instead of building an SC-ML (its sizes must match);
+            the HRMAS search puts its mixed-op layer here (:func:`snn_motifs.search.space.search_network`).
 
     ``model(x)`` maps ``[T, B, in_features]`` to the readout's output ``[T, B, classes]`` (membranes or
     spikes).
@@ -58,10 +60,18 @@ class SCMLClassifier(_Classifier):
         spike_fn: str | Callable | None = None,
         input_gain: float = 1.0,
         readout: str = "mean",
+        hidden_layer: SpikingLayer | None = None,
     ) -> None:
         super().__init__()
         common = dict(backend=backend, neuron=neuron, spike_fn=spike_fn)
-        self.hidden = SCML(in_features, hidden, motif_size, topology=topology, **common)
+        if hidden_layer is None:
+            hidden_layer = SCML(in_features, hidden, motif_size, topology=topology, **common)
+        elif (hidden_layer.in_features, hidden_layer.n_neurons) != (in_features, hidden):
+            raise ValueError(
+                f"hidden_layer maps {hidden_layer.in_features} -> {hidden_layer.n_neurons} features, "
+                f"but the classifier was given in_features={in_features}, hidden={hidden}"
+            )
+        self.hidden = hidden_layer
         self.output = make_readout(readout, hidden, classes, **common)
         self._init_common(input_gain, readout, neuron)
 

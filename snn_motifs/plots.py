@@ -5,14 +5,16 @@ loss / accuracy with and without IP (Figures 8-9 style)."""
 
 from __future__ import annotations
 
-import json
+import io
 import math
 from pathlib import Path
 
 import torch
 
+from ._io import atomic_write_bytes, load_torch, read_json
 from ._optional import require
-from .hrmas import Genotype, HRMASConfig
+from .search.config import HRMASConfig
+from .search.genotype import Genotype
 from .topology import ConnectionType, MotifTopology
 
 __all__ = ["plot_motif", "plot_weight_matrix", "plot_alpha", "plot_validation", "plot_run"]
@@ -135,9 +137,10 @@ def plot_validation(histories: dict[str, list[dict]], path: str | Path) -> Path:
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format=path.suffix.lstrip(".") or "png")
     _plt().close(fig)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot_run(out: str | Path) -> list[Path]:
@@ -158,7 +161,7 @@ def plot_run(out: str | Path) -> list[Path]:
                 )
             )
         if hpath.exists():
-            history = json.loads(hpath.read_text())
+            history = read_json(hpath, "history")
             cfg = (
                 HRMASConfig.from_file(out / "config.json")
                 if (out / "config.json").exists()
@@ -171,10 +174,10 @@ def plot_run(out: str | Path) -> list[Path]:
         for seed_dir in sorted(run_dir.glob("seed*")):
             h = seed_dir / "history.json"
             if h.exists() and (run_dir / "config.json").exists():
-                cfg = json.loads((run_dir / "config.json").read_text())
+                cfg = read_json(run_dir / "config.json", "config")
                 if cfg.get("search") == "hrmas":
                     label = f"{'with' if cfg.get('ip') else 'without'} IP, {seed_dir.name}"
-                    histories[label] = json.loads(h.read_text())
+                    histories[label] = read_json(h, "history")
     if histories:
         written.append(plot_validation(histories, out / "validation.png"))
     return written
@@ -187,7 +190,7 @@ def _final_matrix(seed_dir: Path, genotype: Genotype) -> torch.Tensor:
     layer = SCML(1, genotype.n_neurons, topology=genotype.topology)
     ckpt = seed_dir / "checkpoint.pt"
     if ckpt.exists():
-        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
+        blob = load_torch(ckpt)
         state = blob.get("final_model") or {}
         with torch.no_grad():
             for name in ("intra_weight", "lateral_weight"):

@@ -1,5 +1,5 @@
 """The HRMAS search space: a DARTS mixed-op recurrent connection over motif sizes and connection types
-(the HRMAS paper, eqs 11 and 15, Figure 5).
+(the HRMAS paper, eqs 11 and 15, Figure 5), and the network searched with it.
 
 For motif-size options ``V`` (each dividing N) and the three connection types ``C = {none, excitatory,
 inhibitory}``, the recurrent weight from neuron ``r`` to neuron ``i`` is (eq 15)::
@@ -16,6 +16,11 @@ block-tridiagonal with blocks of ``v_max``: ``3 N v_max`` numbers. :meth:`MixedM
 scatters every option's weighted edges into that structure once per forward call (the recurrence is
 linear in ``s[t-1]``, so it does not change within a pass), and the layer then runs through the same
 fused kernel as :class:`~snn_motifs.SCML` (three batched matmuls per step).
+
+The searched network is an :class:`~snn_motifs.SCMLClassifier` whose hidden layer is the mixed op
+(:func:`search_network`); :func:`arch_parameters` and :func:`weight_parameters` split its parameters
+between the architect's optimiser and the weights' one. What optimises ``alpha`` lives in
+:mod:`snn_motifs.search.architect`, as DARTS keeps ``model_search`` apart from ``architect``.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .layers import SpikingLayer
-from .recurrence import dense_recurrent_matrix
-from .topology import EXCITATORY_INIT, INHIBITORY_WEIGHT, ConnectionType, MotifTopology, check_motif_size
+from ..layers import SpikingLayer
+from ..models import SCMLClassifier
+from ..recurrence import dense_recurrent_matrix
+from ..topology import EXCITATORY_INIT, INHIBITORY_WEIGHT, ConnectionType, MotifTopology, check_motif_size
+from .config import HRMASConfig
 
-__all__ = ["MixedMotifLayer", "TYPE_ORDER"]
+__all__ = ["MixedMotifLayer", "TYPE_ORDER", "search_network", "arch_parameters", "weight_parameters"]
 
 #: order of the type logits in ``alpha^c``
 TYPE_ORDER = (ConnectionType.NONE, ConnectionType.EXCITATORY, ConnectionType.INHIBITORY)
@@ -202,3 +209,37 @@ class MixedMotifLayer(SpikingLayer):
             f"in_features={self.in_features}, n_neurons={self.n_neurons}, options={self.options}, "
             f"lateral={self.lateral}, fixed_size={self.fixed_size}, backend={self.backend!r}"
         )
+
+
+def search_network(cfg: HRMASConfig, in_features: int, classes: int) -> SCMLClassifier:
+    """Input -> :class:`MixedMotifLayer` (the search space) -> the readout of ``cfg.loss``."""
+    common = dict(backend=cfg.backend, neuron=cfg.neuron(), spike_fn=cfg.spike_fn)
+    layer = MixedMotifLayer(
+        in_features, cfg.hidden, cfg.effective_options(), lateral=cfg.searches_lateral, **common
+    )
+    return SCMLClassifier(
+        in_features,
+        cfg.hidden,
+        classes,
+        hidden_layer=layer,
+        input_gain=cfg.input_gain or 1.0,
+        readout=cfg.loss,
+        **common,
+    )
+
+
+def _mixed_layers(model: nn.Module) -> list[MixedMotifLayer]:
+    return [m for m in model.modules() if isinstance(m, MixedMotifLayer)]
+
+
+def arch_parameters(model: nn.Module, trainable: bool = False) -> list[nn.Parameter]:
+    """The architecture logits of every mixed layer in ``model`` (only the unfrozen ones if
+    ``trainable``: a fixed motif size freezes ``alpha^v``)."""
+    params = [p for layer in _mixed_layers(model) for p in layer.arch_parameters()]
+    return [p for p in params if p.requires_grad] if trainable else params
+
+
+def weight_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Every parameter of ``model`` that is not an architecture logit."""
+    arch = {id(p) for p in arch_parameters(model)}
+    return [p for p in model.parameters() if id(p) not in arch]

@@ -1,0 +1,59 @@
+"""HRMAS, the Hybrid Risk-Mitigating Architectural Search (the HRMAS paper, sec 2.3, Algorithm 1,
+Figure 4), as a package whose modules follow the data:
+
+========================  ==================================================================
+:mod:`.config`            :class:`HRMASConfig`, its validation, the packaged JSON configs
+:mod:`.space`             the mixed op :class:`MixedMotifLayer` (eqs 11, 15) and the searched network
+:mod:`.architect`         the optimiser of ``alpha``, first or second order (eqs 12-14)
+:mod:`.schedule`          the incremental phases (Figure 4), one Algorithm 1 epoch, the IP window
+:mod:`.genotype`          the discretised architecture and its JSON form
+:mod:`.retrain`           genotype -> SC-ML classifier -> retrained and tested; trained models on disk
+:mod:`.baselines`         random search, the ablations, the dense RSNN
+:mod:`.runner`            one seed end to end, checkpoint/resume, progress, results
+:mod:`.experiment`        :func:`run`: seeds, the no-IP comparison, the dense baseline, summary, figures
+========================  ==================================================================
+
+``snn_motifs.search.run("mnist1d_default")`` does what ``snn-motifs search`` does.
+"""
+
+from .architect import Architect, second_order_arch_grad
+from .baselines import ABLATIONS, dense_rsnn, random_trial, train_dense_baseline, with_ablation
+from .config import HRMASConfig, config_names, load_config
+from .experiment import check_device, figures, load_data, run, summarise
+from .genotype import Genotype
+from .retrain import build_classifier, load_trained, retrain, train_genotype
+from .runner import HRMASRun, Interrupted
+from .schedule import IPWindow, search_epoch, split_search
+from .space import MixedMotifLayer, arch_parameters, search_network, weight_parameters
+
+__all__ = [
+    "HRMASConfig",
+    "load_config",
+    "config_names",
+    "MixedMotifLayer",
+    "search_network",
+    "arch_parameters",
+    "weight_parameters",
+    "Architect",
+    "second_order_arch_grad",
+    "IPWindow",
+    "search_epoch",
+    "split_search",
+    "Genotype",
+    "build_classifier",
+    "retrain",
+    "train_genotype",
+    "load_trained",
+    "ABLATIONS",
+    "with_ablation",
+    "random_trial",
+    "dense_rsnn",
+    "train_dense_baseline",
+    "HRMASRun",
+    "Interrupted",
+    "run",
+    "load_data",
+    "summarise",
+    "figures",
+    "check_device",
+]

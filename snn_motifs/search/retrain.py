@@ -1,0 +1,122 @@
+"""From a genotype to a tested network: build the SC-ML classifier it describes, retrain it from scratch
+with the training recipe (:func:`snn_motifs.training.fit`), and rebuild trained networks from disk.
+
+The HRMAS paper (sec 2.3) re-initialises every weight after discretisation and trains the found
+architecture on the full training set; only then is the test set used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .._io import load_torch, save_torch, write_json
+from ..datasets import SplitData
+from ..models import SCMLClassifier
+from ..training import CALIBRATION_SAMPLES, LossConfig, calibrate_input_gain, fit
+from .config import HRMASConfig
+from .genotype import Genotype
+
+__all__ = ["build_classifier", "calibrated", "retrain", "train_genotype", "load_trained", "trained_file"]
+
+
+def build_classifier(genotype: Genotype, cfg: HRMASConfig, in_features: int, classes: int) -> SCMLClassifier:
+    """The network the search found: input -> SC-ML built from ``genotype`` -> the readout of ``cfg``."""
+    return SCMLClassifier(
+        in_features,
+        genotype.n_neurons,
+        classes,
+        topology=genotype.topology,
+        backend=cfg.backend,
+        neuron=cfg.neuron(),
+        spike_fn=cfg.spike_fn,
+        input_gain=cfg.input_gain or 1.0,
+        readout=cfg.loss,
+    )
+
+
+def calibrated(model: nn.Module, cfg: HRMASConfig, x_train: torch.Tensor) -> nn.Module:
+    """With ``input_gain: null`` (the default) set the input gain from the first training samples."""
+    if cfg.input_gain is None:
+        calibrate_input_gain(model, x_train[:CALIBRATION_SAMPLES], cfg.target_rate)
+    return model
+
+
+def retrain(model: nn.Module, data: SplitData, cfg: HRMASConfig, seed: int, device: str = "cpu") -> dict:
+    """Train ``model`` with the retraining budget and loss of ``cfg`` on the full training set, test once."""
+    return fit(
+        model.to(device),
+        data,
+        cfg.epochs_retrain,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        loss=LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn),
+        seed=seed,
+        device=device,
+        weight_decay=cfg.weight_decay,
+        calibrate=cfg.input_gain is None,
+        target_rate=cfg.target_rate,
+    )
+
+
+def train_genotype(
+    genotype: Genotype, cfg: HRMASConfig, data: SplitData, out: str | Path, seed: int = 0, device: str = "cpu"
+) -> dict:
+    """``snn-motifs train``: build, retrain and test ``genotype``; writes ``out/model.pt`` (weights, genotype,
+    config) and ``out/result.json``. Refuses a non-empty ``out``."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"output directory {out} exists and is not empty; choose another --out")
+    cfg = dataclasses.replace(cfg, hidden=genotype.n_neurons)
+    torch.manual_seed(seed)
+    model = build_classifier(genotype, cfg, data.n_channels, data.n_classes)
+    res = retrain(model, data, cfg, seed, device)
+    blob = {"genotype": genotype.to_dict(), "config": dataclasses.asdict(cfg), "model": model.state_dict()}
+    save_torch(blob, out / "model.pt")
+    result = {"test_acc": res["test_acc"], "genotype": genotype.to_dict()}
+    write_json(out / "result.json", result)
+    return result
+
+
+def trained_file(path: str | Path) -> Path:
+    """``model.pt`` of 'snn-motifs train', or ``checkpoint.pt`` of a finished search seed directory."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"no such file or directory: {path}")
+    for candidate in (path / "model.pt", path / "checkpoint.pt", *sorted(path.glob("seed*/checkpoint.pt"))):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{path} has no model.pt or checkpoint.pt; give a directory written by 'snn-motifs train' "
+        "or a search output (seedN/ directory)"
+    )
+
+
+def load_trained(path: str | Path) -> tuple[SCMLClassifier, Genotype, HRMASConfig]:
+    """Rebuild the trained SC-ML classifier of a 'train' directory or a finished search seed.
+
+    Layer sizes come from the saved weights, so no data set is loaded. The file is read with
+    ``weights_only=True``: a file that would run code when unpickled is refused.
+    """
+    file = trained_file(path)
+    blob = load_torch(file)
+    try:
+        cfg = HRMASConfig.from_dict(blob["config"])
+        if "genotype" in blob:  # snn-motifs train
+            genotype, state = Genotype.from_dict(blob["genotype"]), blob["model"]
+        else:  # a search checkpoint: the retrained network is 'final_model'
+            state = blob.get("final_model")
+            if state is None:
+                raise ValueError("the search has not reached retraining yet (resume it first)")
+            genotype = Genotype.from_json(file.parent / "genotype.json")
+        in_features = state["hidden.fc.weight"].shape[1]
+        model = build_classifier(genotype, cfg, in_features, state["output.fc.weight"].shape[0])
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise ValueError(f"cannot read a trained model from {file}: {type(exc).__name__}: {exc}") from exc
+    return model, genotype, cfg

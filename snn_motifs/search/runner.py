@@ -1,0 +1,252 @@
+"""One seed of HRMAS (or random search, or an ablation) from start to result, with checkpoints.
+
+Data flows one way: config -> search network (:mod:`.space`) -> architect and schedule epochs
+(:mod:`.architect`, :mod:`.schedule`) -> genotype (:mod:`.genotype`) -> retrain (:mod:`.retrain`) -> a
+tested result. Everything a run needs to continue (models, optimisers, RNG streams, IP traces, history,
+phase and epoch) is written to ``out/checkpoint.pt`` after every epoch (atomically), so
+:meth:`HRMASRun.run` with ``resume=True`` continues from it and reaches the result of an uninterrupted
+run. Ctrl-C writes the checkpoint and raises :class:`Interrupted`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .._io import load_torch, save_torch, write_json
+from .._progress import progress_bar
+from ..datasets import SplitData
+from ..training import LossConfig, evaluate, firing_rates, make_loss, make_optimizer, train_epoch
+from .architect import Architect
+from .baselines import random_trial
+from .config import HRMASConfig
+from .genotype import Genotype
+from .retrain import build_classifier, calibrated
+from .schedule import IPWindow, epochs_before, phase_epochs, search_epoch, split_search
+from .space import search_network, weight_parameters
+
+__all__ = ["HRMASRun", "Interrupted"]
+
+
+class Interrupted(Exception):
+    """Raised after Ctrl-C once the checkpoint is written."""
+
+
+class HRMASRun:
+    """One seed: search -> discretise -> retrain -> test, checkpointed to ``out``.
+
+    Args:
+        cfg: the run's configuration (its ``seed`` seeds everything).
+        data: training and test data; the search uses halves of the training set.
+        out: the run folder (``checkpoint.pt``, ``genotype.json``, ``history.json``, ``result.json``).
+        device: where the networks run.
+        progress: show a tqdm bar (when tqdm is installed).
+        log: where one-line messages go.
+    """
+
+    def __init__(
+        self,
+        cfg: HRMASConfig,
+        data: SplitData,
+        out: str | Path,
+        device: str = "cpu",
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.cfg, self.data, self.out, self.device = cfg, data, Path(out), torch.device(device)
+        self.progress, self.log = progress, log
+        self.loss_fn = make_loss(LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn))
+        self.search_train, self.search_valid = split_search(data, cfg.seed)
+        self.state: dict = {"phase": "search_size", "epoch": 0, "history": [], "genotype": None}
+        self.state.update(result=None, random_trials=[])
+        torch.manual_seed(cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)
+        model = search_network(cfg, data.n_channels, data.n_classes).to(self.device)
+        self.model = calibrated(model, cfg, self.search_train.x_train)
+        self.w_opt = torch.optim.Adam(weight_parameters(self.model), lr=cfg.lr)
+        self.architect = Architect(self.model, self.loss_fn, cfg.arch_lr, cfg.second_order, cfg.lr)
+        self.ip = IPWindow(cfg, self.model.hidden) if cfg.ip else None
+        self.final_model: nn.Module | None = None
+        self.final_opt: torch.optim.Optimizer | None = None
+        self.final_sched: torch.optim.lr_scheduler.LRScheduler | None = None
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def save(self) -> None:
+        final = self.final_model is not None
+        blob = {
+            "config": asdict(self.cfg),
+            "state": self.state,
+            "model": self.model.state_dict(),
+            "fixed_size": self.model.hidden.fixed_size,
+            "w_opt": self.w_opt.state_dict(),
+            "a_opt": self.architect.state_dict(),
+            "rng": torch.get_rng_state(),
+            "gen": self.gen.get_state(),
+            "ip": None if self.ip is None else self.ip.state_dict(),
+            "final_model": self.final_model.state_dict() if final else None,
+            "final_opt": self.final_opt.state_dict() if final else None,
+            "final_sched": self.final_sched.state_dict() if final else None,
+        }
+        save_torch(blob, self.checkpoint_path)
+
+    def load(self) -> None:
+        path = self.checkpoint_path
+        if not path.is_file():
+            raise FileNotFoundError(f"no checkpoint to resume at {path}")
+        blob = load_torch(path, map_location=self.device)
+        if not isinstance(blob, dict) or "config" not in blob:
+            raise ValueError(f"checkpoint {path} is not an HRMAS checkpoint")
+        if blob["config"] != asdict(self.cfg):
+            mine = asdict(self.cfg)
+            diff = sorted(k for k in {*blob["config"], *mine} if blob["config"].get(k) != mine.get(k))
+            raise ValueError(
+                f"checkpoint {path} was written with a different config (differs in {diff}); "
+                "resume with the same config or use a new --out"
+            )
+        self.state = blob["state"]
+        if blob["fixed_size"] is not None:
+            self.model.hidden.fix_motif_size(blob["fixed_size"])
+        self.model.load_state_dict(blob["model"])
+        self.w_opt.load_state_dict(blob["w_opt"])
+        self.architect.load_state_dict(blob["a_opt"])
+        torch.set_rng_state(blob["rng"].cpu())
+        self.gen.set_state(blob["gen"].cpu())
+        if self.ip is not None:
+            self.ip.load_state_dict(blob["ip"])
+        if blob["final_model"] is not None:
+            self._build_final(Genotype.from_dict(self.state["genotype"]), reinit=False)
+            self.final_model.load_state_dict(blob["final_model"])
+            self.final_opt.load_state_dict(blob["final_opt"])
+            self.final_sched.load_state_dict(blob["final_sched"])
+
+    @contextlib.contextmanager
+    def _save_on_interrupt(self) -> Iterator[None]:
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.save()
+            raise Interrupted(
+                f"interrupted: checkpoint saved to {self.checkpoint_path}; continue with --resume"
+            ) from None
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> dict:
+        """Run (or, with ``resume``, continue) to the end; returns the result dict."""
+        if resume:
+            self.load()
+        cfg, st = self.cfg, self.state
+        lengths = phase_epochs(cfg)
+        bar = progress_bar(sum(lengths.values()), self.progress, desc=f"{cfg.search} seed {cfg.seed}")
+        bar.update(epochs_before(cfg, st["phase"], st["epoch"]))
+        with self._save_on_interrupt():
+            while st["phase"] != "done":
+                phase = st["phase"]
+                if st["epoch"] >= lengths[phase]:
+                    self._finish_phase(phase)
+                    continue
+                t0 = time.perf_counter()
+                record = self._epoch(phase)
+                record.update(phase=phase, epoch=st["epoch"], seconds=time.perf_counter() - t0)
+                st["history"].append(record)
+                st["epoch"] += 1
+                self.save()
+                bar.update(1)
+                bar.set_postfix_str(_postfix(record))
+        bar.close()
+        return st["result"]
+
+    def _epoch(self, phase: str) -> dict:
+        cfg, dev = self.cfg, self.device
+        if phase == "retrain":
+            stats: dict = {}
+            loss = train_epoch(
+                self.final_model,
+                self.data.x_train,
+                self.data.y_train,
+                self.loss_fn,
+                self.final_opt,
+                cfg.batch_size,
+                self.gen,
+                device=dev,
+                scheduler=self.final_sched,
+                stats=stats,
+            )
+            return {"train_loss": loss, "rates": stats["rates"], "grad_norm": stats["grad_norm"]}
+        st, sv = self.search_train, self.search_valid
+        if cfg.search == "random":
+            trial = random_trial(len(self.state["random_trials"]), cfg, st, sv, self.loss_fn, self.gen, dev)
+            self.state["random_trials"].append(trial)
+            return {"valid_acc": trial["valid_acc"], "genotype": trial["genotype"]}
+        record = search_epoch(
+            self.model, self.architect, self.w_opt, self.loss_fn, st, sv, cfg, self.gen, self.ip, dev
+        )
+        hidden = self.model.hidden
+        record.update(
+            size_probs=hidden.size_probabilities().tolist(), genotype=hidden.genotype_topology().to_dict()
+        )
+        record["rates"] = firing_rates(self.model)
+        return record
+
+    def _finish_phase(self, phase: str) -> None:
+        """The step between phases: fix the motif size, discretise and rebuild, or test."""
+        cfg, st = self.cfg, self.state
+        if phase == "search_size":
+            st["phase"] = "search_types"
+            if cfg.search == "hrmas":
+                self.log(f"motif size fixed to {self.model.hidden.fix_motif_size()}")
+        elif phase == "search_types":
+            genotype = self.discretise()
+            st["genotype"] = genotype.to_dict()
+            genotype.to_json(self.out / "genotype.json")
+            self.log(f"genotype: {genotype.summary()}")
+            self._build_final(genotype)
+            st["phase"] = "retrain"
+        elif phase == "retrain":
+            acc = evaluate(
+                self.final_model, self.data.x_test, self.data.y_test, tau_syn=cfg.tau_syn, device=self.device
+            )
+            keys = ("seed", "search", "ip", "second_order", "lateral", "motifs")
+            st["result"] = {"test_acc": acc, "genotype": st["genotype"], **{k: getattr(cfg, k) for k in keys}}
+            st["phase"] = "done"
+            write_json(self.out / "result.json", st["result"])
+            write_json(self.out / "history.json", st["history"])
+        st["epoch"] = 0
+        self.save()
+
+    def discretise(self) -> Genotype:
+        """The found architecture: the best random trial, or the argmax of the architecture logits."""
+        trials = self.state["random_trials"]
+        if self.cfg.search == "random" and trials:
+            return Genotype.from_dict(max(trials, key=lambda t: t["valid_acc"])["genotype"])
+        return Genotype(self.model.hidden.genotype_topology(), self.cfg.hidden)
+
+    def _build_final(self, genotype: Genotype, reinit: bool = True) -> None:
+        cfg = self.cfg
+        if reinit:
+            torch.manual_seed(cfg.seed + 7)  # every weight re-initialised
+        model = build_classifier(genotype, cfg, self.data.n_channels, self.data.n_classes).to(self.device)
+        self.final_model = calibrated(model, cfg, self.search_train.x_train)
+        steps = cfg.epochs_retrain * math.ceil(len(self.data.y_train) / cfg.batch_size)
+        self.final_opt, self.final_sched = make_optimizer(
+            self.final_model.parameters(), cfg.lr, steps, cfg.weight_decay
+        )
+
+
+def _postfix(record: dict) -> str:
+    parts = [f"{k}={record[k]:.3f}" for k in ("train_loss", "valid_loss", "valid_acc") if k in record]
+    if "genotype" in record:
+        parts.append(f"v={record['genotype']['motif_size']}")
+    if record.get("rates"):
+        parts.append(f"rate={next(iter(record['rates'].values())):.3f}")
+    return " ".join(parts)
