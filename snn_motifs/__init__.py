@@ -25,7 +25,8 @@ Public API (paper concept -> name):
   :mod:`snn_motifs.readout`, :class:`LeakyIntegrator`.
 * The training recipe (AdamW, cosine schedule, clipping, calibrated input gain, per-epoch firing rates):
   :func:`snn_motifs.training.fit`.
-* Surrogate spike functions: :mod:`snn_motifs.surrogate`.
+* Surrogate spike functions: :mod:`snn_motifs.surrogate`; every spike function by name:
+  :func:`resolve_spike_fn`, :func:`register_spike_fn` (:mod:`snn_motifs.spike_fns`).
 * NIR export (SC-ML, ScSr-SNN -> ``CubaLIF`` + recurrent edge) and re-import by snnTorch / Norse:
   :func:`to_nir`, :func:`export_nir`, :mod:`snn_motifs.nir_export`.
 * TSSL-BP (Zhang & Li 2020; the HRMAS paper eq 22, the ScSr-SNN paper eqs 13-19): :class:`TSSLBP`
@@ -44,6 +45,7 @@ from .nir_export import export_nir, to_nir
 from .readout import LeakyIntegrator
 from .scml import SCML, SelfRecurrent
 from .search import Genotype, HRMASConfig, HRMASRun, MixedMotifLayer
+from .spike_fns import register_spike_fn, resolve_spike_fn
 from .spikl_ip import IPHandle, SpiKLIP
 from .topology import ConnectionType, MotifTopology
 from .tssl import TSSLBP, tssl_bp
@@ -86,6 +88,8 @@ __all__ = [
     "SpiKLIP",
     "IPHandle",
     "tssl_bp",
+    "resolve_spike_fn",
+    "register_spike_fn",
     "register_norse_tssl",
     "unregister_norse_tssl",
 ]

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from . import search
+from .adapters import available_backends
 from .search import ABLATIONS, Genotype, HRMASConfig, Interrupted
 from .training import evaluate
 
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p):
         names = ", ".join(search.config_names())
         p.add_argument("--config", help=f"JSON config file or a packaged one: {names}")
-        p.add_argument("--backend", choices=["native", "snntorch", "norse"])
+        p.add_argument("--backend", choices=available_backends())
         p.add_argument("--device", default="cpu")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--ti46-root", dest="ti46_root")
