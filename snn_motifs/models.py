@@ -40,6 +40,7 @@ class SCMLClassifier(_Classifier):
         readout: ``"mean"`` (default; non-spiking leaky-integrator output, cross-entropy on its
             time-mean membrane), ``"max"``, ``"last"``, or the papers' spiking output layer with the
             ``"count"`` or ``"kernel"`` loss (:mod:`snn_motifs.readout`).
+        inhibitory_weight: see :class:`~snn_motifs.SCML` (None: inhibitory edges trained, kept negative).
         hidden_layer: use this recurrent layer instead of building an SC-ML (its sizes must match);
             the HRMAS search puts its mixed-op layer here (:func:`snn_motifs.search.space.search_network`).
 
@@ -60,12 +61,20 @@ class SCMLClassifier(_Classifier):
         spike_fn: str | Callable | None = None,
         input_gain: float = 1.0,
         readout: str = "mean",
+        inhibitory_weight: float | None = None,
         hidden_layer: SpikingLayer | None = None,
     ) -> None:
         super().__init__()
         common = dict(backend=backend, neuron=neuron, spike_fn=spike_fn)
         if hidden_layer is None:
-            hidden_layer = SCML(in_features, hidden, motif_size, topology=topology, **common)
+            hidden_layer = SCML(
+                in_features,
+                hidden,
+                motif_size,
+                topology=topology,
+                inhibitory_weight=inhibitory_weight,
+                **common,
+            )
         elif (hidden_layer.in_features, hidden_layer.n_neurons) != (in_features, hidden):
             raise ValueError(
                 f"hidden_layer maps {hidden_layer.in_features} -> {hidden_layer.n_neurons} features, "

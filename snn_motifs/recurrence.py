@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .topology import INHIBITORY_WEIGHT, ConnectionType, MotifTopology
+from .topology import ConnectionType, MotifTopology
 
 __all__ = [
     "effective_weights",
@@ -30,30 +30,37 @@ __all__ = [
 ]
 
 
-def signed_weights(raw: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+def signed_weights(raw: torch.Tensor, types: torch.Tensor, inhibitory: float | None = None) -> torch.Tensor:
     """Apply the connection types to raw per-edge weights (the HRMAS paper section 3.1.3).
 
-    Excitatory: ``|raw|`` (kept positive, trained); inhibitory: the constant -2 (no gradient); none: 0;
-    free: ``raw``. ``types`` broadcasts against ``raw``.
+    Excitatory: ``|raw|`` (kept positive, trained); inhibitory: ``-|raw|`` (kept negative, trained), or
+    the constant ``inhibitory`` when given (the paper's fixed -2 is :data:`INHIBITORY_WEIGHT`; no
+    gradient then); none: 0; free: ``raw``. ``types`` broadcasts against ``raw``.
     """
     exc = (types == ConnectionType.EXCITATORY).to(raw.dtype)
     free = (types == ConnectionType.FREE).to(raw.dtype)
     inh = (types == ConnectionType.INHIBITORY).to(raw.dtype)
-    return exc * raw.abs() + free * raw + inh * INHIBITORY_WEIGHT
+    if inhibitory is None:
+        return (exc - inh) * raw.abs() + free * raw
+    return exc * raw.abs() + free * raw + inh * float(inhibitory)
 
 
 def effective_weights(
-    intra_raw: torch.Tensor, lateral_raw: torch.Tensor | None, topology: MotifTopology
+    intra_raw: torch.Tensor,
+    lateral_raw: torch.Tensor | None,
+    topology: MotifTopology,
+    inhibitory: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Signed intra ``[M, v, v]`` and lateral ``[2, M, v]`` weights, boundary lateral edges zeroed."""
+    """Signed intra ``[M, v, v]`` and lateral ``[2, M, v]`` weights, boundary lateral edges zeroed
+    (``inhibitory`` as in :func:`signed_weights`)."""
     types = topology.intra.to(intra_raw.device)
-    intra = signed_weights(intra_raw, types.unsqueeze(0))
+    intra = signed_weights(intra_raw, types.unsqueeze(0), inhibitory)
     if lateral_raw is None:
         return intra, None
     lat_types = topology.lateral.to(lateral_raw.device).unsqueeze(1).expand_as(lateral_raw).clone()
     lat_types[0, 0] = ConnectionType.NONE  # first motif has no left neighbour
     lat_types[1, -1] = ConnectionType.NONE  # last motif has no right neighbour
-    lateral = signed_weights(lateral_raw, lat_types)
+    lateral = signed_weights(lateral_raw, lat_types, inhibitory)
     return intra, lateral
 
 

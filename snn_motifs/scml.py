@@ -8,6 +8,8 @@ neuron's synaptic filter ``W_rec s[t-1]`` becomes ``W_rec a[t-1]``, the PSC form
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -31,15 +33,19 @@ class SCML(SpikingLayer):
             "Accuracy"); an HRMAS genotype or ``MotifTopology.uniform(v)`` gives excitatory /
             inhibitory / absent edge types.
         recurrent_init: one initial value for every recurrent edge (the paper's 0.2). Default None: the
-            fan-in aware initialisation of :func:`~snn_motifs.topology.initial_weights` (excitatory edges
-            share a total weight of 0.2 per neuron, free-sign edges ``N(0, 1/fan_in)``).
+            fan-in aware initialisation of :func:`~snn_motifs.topology.initial_weights` (excitatory and
+            inhibitory edges start at 0.2/fan_in in magnitude, free-sign edges ``N(0, 1/fan_in)``).
+        inhibitory_weight: None (default): inhibitory edges are trained and kept negative (``-|w|``);
+            a number fixes them at that value, untrained (the paper's -2, sec 3.1.3, is
+            :data:`~snn_motifs.topology.INHIBITORY_WEIGHT`; on this neuron's eq-1 PSC it is far stronger
+            than on the authors', whose PSC carries a ``1/tau_s`` gain).
         **kwargs: neuron and API options of :class:`~snn_motifs.layers.SpikingLayer` (``backend``,
             ``neuron``, ``spike_fn``, ``learn_leak``, ``learn_gain``, ``bias``, ``batch_first``,
             ``check_inputs``, ``fused``).
 
     Recurrent weights are per edge, ``intra_weight`` ``[N/v, v, v]`` and ``lateral_weight`` ``[2, N/v, v]``:
-    O(N v) storage and compute. Excitatory edges stay positive, inhibitory edges are fixed at -2 (sec
-    3.1.3). Step and sequence APIs as in :class:`~snn_motifs.layers.SpikingLayer`.
+    O(N v) storage and compute. Excitatory edges stay positive and inhibitory ones negative (sec 3.1.3).
+    Step and sequence APIs as in :class:`~snn_motifs.layers.SpikingLayer`.
     """
 
     def __init__(
@@ -50,8 +56,13 @@ class SCML(SpikingLayer):
         *,
         topology: MotifTopology | None = None,
         recurrent_init: float | None = None,
+        inhibitory_weight: float | None = None,
         **kwargs,
     ) -> None:
+        if inhibitory_weight is not None and not (
+            isinstance(inhibitory_weight, (int, float)) and math.isfinite(inhibitory_weight)
+        ):
+            raise ValueError(f"inhibitory_weight must be a finite number or None, got {inhibitory_weight!r}")
         if topology is None:
             if motif_size is None:
                 raise ValueError("give motif_size (v) or a topology")
@@ -64,6 +75,7 @@ class SCML(SpikingLayer):
         check_motif_size(n_neurons, topology.motif_size)
         super().__init__(in_features, n_neurons, **kwargs)
         self.topology = topology
+        self.inhibitory_weight = None if inhibitory_weight is None else float(inhibitory_weight)
         intra, lateral = initial_weights(topology, n_neurons // topology.motif_size, recurrent_init)
         self.intra_weight = nn.Parameter(intra)
         if topology.has_lateral and n_neurons > topology.motif_size:
@@ -78,7 +90,9 @@ class SCML(SpikingLayer):
 
     def recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Signed weights after the types: intra ``[M, v, v]`` and lateral ``[2, M, v]`` (or None)."""
-        return effective_weights(self.intra_weight, self.lateral_weight, self.topology)
+        return effective_weights(
+            self.intra_weight, self.lateral_weight, self.topology, self.inhibitory_weight
+        )
 
     def recurrent_matrix(self) -> torch.Tensor:
         """Dense ``[N, N]`` ``[post, pre]`` recurrent matrix, for plots and tests only (O(N^2))."""
@@ -99,7 +113,7 @@ class SelfRecurrent(SCML):
     Each neuron feeds its own PSC back to itself through one trained weight ``w_s,i`` (init 0.2, the
     papers' value; ``recurrent_init`` changes it). By
     default the weight's sign is free, as in eq 8; ``kind="excitatory"`` keeps it positive and
-    ``kind="inhibitory"`` fixes it at -2 like SC-ML's inhibitory edges.
+    ``kind="inhibitory"`` negative, like SC-ML's edges of those types.
     """
 
     def __init__(

@@ -32,7 +32,9 @@ __all__ = [
     "initial_weights",
 ]
 
-#: Fixed weight of an inhibitory connection (the HRMAS paper, section 3.1.3): -2, never trained.
+#: The paper's fixed inhibitory weight (the HRMAS paper, section 3.1.3): -2, never trained. Not the default
+#: here: with this neuron's eq-1 PSC (no ``1/tau_s`` gain, unlike the authors' code) -2 silences a motif,
+#: so inhibitory edges are trained with a sign constraint instead (``SCML(inhibitory_weight=...)`` opts in).
 INHIBITORY_WEIGHT = -2.0
 #: Initial weight of an excitatory connection in the paper (section 3.1.3): 0.2, kept positive, trained.
 EXCITATORY_INIT = 0.2
@@ -261,10 +263,10 @@ def initial_weights(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Raw initial per-edge weights ``(intra [M, v, v], lateral [2, M, v])`` for a topology, by type.
 
-    Fan-in aware (``k`` = existing recurrent edges onto the post-synaptic neuron): excitatory edges start
-    at ``EXCITATORY_INPUT / k`` (every neuron receives the same total excitatory weight whatever the motif
-    size), free-sign edges are drawn from ``N(0, 1/k)`` (torch's global RNG), inhibitory and absent edges
-    ignore their raw value. ``constant`` instead sets every edge to one value (the paper's 0.2:
+    Fan-in aware (``k`` = existing recurrent edges onto the post-synaptic neuron): excitatory and
+    inhibitory edges start at ``EXCITATORY_INPUT / k`` in magnitude (every neuron receives the same total
+    weight whatever the motif size), free-sign edges are drawn from ``N(0, 1/k)`` (torch's global RNG),
+    absent edges ignore their raw value. ``constant`` instead sets every edge to one value (the paper's 0.2:
     ``constant=EXCITATORY_INIT``).
     """
     v = topology.motif_size

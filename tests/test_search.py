@@ -26,6 +26,12 @@ from snn_motifs.topology import ConnectionType, MotifTopology
 
 
 def _naive_mixed(layer: MixedMotifLayer) -> torch.Tensor:
+    """Eq 15 edge by edge: ``w^exc = |w|``, ``w^inh = -|w|`` (or the fixed weight), ``w^none = 0``."""
+    inh = layer.inhibitory_weight
+
+    def mixed(p, w):
+        return p[1] * w + p[2] * (-w if inh is None else inh)
+
     n = layer.n_neurons
     out = torch.zeros(n, n, dtype=torch.float64)
     pv = layer.size_probabilities()
@@ -36,23 +42,29 @@ def _naive_mixed(layer: MixedMotifLayer) -> torch.Tensor:
             k, p = divmod(i, v)
             for q in range(v):
                 w = layer.weights_intra[j][k, p, q].abs()
-                out[i, k * v + q] += pv[j] * (pi[p, q, 1] * w - 2 * pi[p, q, 2])
+                out[i, k * v + q] += pv[j] * mixed(pi[p, q], w)
             if pl is None:
                 continue
             for row, r in ((0, i - v), (1, i + v)):
                 if 0 <= r < n:
                     w = layer.weights_lateral[j][row, k, p].abs()
-                    out[i, r] += pv[j] * (pl[row, p, 1] * w - 2 * pl[row, p, 2])
+                    out[i, r] += pv[j] * mixed(pl[row, p], w)
     return out
 
 
 @pytest.mark.parametrize(
-    "options,n,lateral",
-    [([2, 4, 8], 16, True), ([5, 10, 16, 25, 40], 400, True), ([2, 3], 12, True), ([2, 4], 8, False)],
+    "options,n,lateral,inh",
+    [
+        ([2, 4, 8], 16, True, None),
+        ([2, 4, 8], 16, True, -2.0),
+        ([5, 10, 16, 25, 40], 400, True, None),
+        ([2, 3], 12, True, None),
+        ([2, 4], 8, False, -2.0),
+    ],
 )
-def test_mixed_matrix_equals_naive_per_option_sum(options, n, lateral):
+def test_mixed_matrix_equals_naive_per_option_sum(options, n, lateral, inh):
     torch.manual_seed(0)
-    layer = MixedMotifLayer(3, n, options, lateral=lateral).double()
+    layer = MixedMotifLayer(3, n, options, lateral=lateral, inhibitory_weight=inh).double()
     with torch.no_grad():
         for p in layer.parameters():
             p.normal_()
@@ -85,6 +97,20 @@ def test_mixed_layer_runs_fused_and_gradients_reach_alpha():
     assert len(layer.arch_parameters()) + len(layer.weight_parameters()) == len(list(layer.parameters()))
 
 
+def test_mixed_op_starts_balanced_and_fan_in_scaled():
+    """At a neutral alpha every mixed edge is exactly 0 (excitatory and inhibitory share |w|), so the
+    searched layer fires at the rate its input sets; the paper's fixed -2 makes every edge negative."""
+    layer = MixedMotifLayer(3, 32, [2, 4, 8, 16, 32])
+    assert torch.count_nonzero(layer.recurrent_matrix()) == 0
+    # v = 2: 2 intra + 2 lateral edges share 0.2
+    assert float(layer.weights_intra[0][0, 0, 0].detach()) == pytest.approx(0.2 / 4)
+    with torch.no_grad():
+        layer.arch["intra_2"][..., 1] += 1.0  # tilt v = 2 towards excitatory
+    assert (layer.recurrent_matrix() >= 0).all() and layer.recurrent_matrix().sum() > 0
+    paper = MixedMotifLayer(3, 32, [2, 4, 8, 16, 32], inhibitory_weight=-2.0, weight_init=0.2)
+    assert (paper.recurrent_matrix() < 0).sum() > 0 and paper.recurrent_matrix().max() < 0.2
+
+
 def test_fix_motif_size_and_discretise():
     layer = MixedMotifLayer(3, 16, [2, 4, 8])
     with torch.no_grad():
@@ -94,6 +120,8 @@ def test_fix_motif_size_and_discretise():
         logits[0, 1] = torch.tensor([0.0, 0.0, 5.0])  # ... but 1 -> 0 inhibitory
         logits[2, 3] = torch.tensor([5.0, 0.0, 0.0])  # ... and 3 -> 2 removed
         layer.arch["intra_4"].copy_(logits)
+        layer.arch["lateral_4"][..., 1] = 1.0
+        layer.arch["intra_8"][..., 1] = 1.0  # option 8 would connect 0 <- 5 if it still counted
     assert layer.fix_motif_size() == 4
     assert layer.size_probabilities().tolist() == [0.0, 1.0, 0.0]
     topo = layer.genotype_topology()
@@ -230,6 +258,9 @@ def test_every_ablation_runs_a_tiny_search(tmp_path, over):
     assert all(0 <= r["rates"]["hidden"] <= 1 and r["grad_norm"] > 0 for r in retrain)  # per epoch
     if over.get("search") != "random":
         assert "hidden" in history[0]["rates"]  # ... and of the search network's mixed layer
+        searched = [h for h in history if h["phase"] != "retrain"]
+        assert all(h["alpha_grad_norm"] > 0 and 1 / 3 <= h["type_prob"] <= 1 for h in searched)
+        assert "decisive" in result["decision"]
 
 
 def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
@@ -312,7 +343,8 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
         "--max-train",
         "300",
     ]
-    code = cli.main(["search", *quick, "--compare-ip"])
+    with pytest.warns(RuntimeWarning, match="the search did not decide"):  # one search epoch per phase
+        code = cli.main(["search", *quick, "--compare-ip"])
     captured = capsys.readouterr()
     text = captured.out
     assert code == 0, captured.err
@@ -320,6 +352,7 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     result = json.loads((out / "seed0" / "result.json").read_text())
     assert summary["runs"] == [result] and summary["mean"] == summary["best"] == result["test_acc"]
+    assert result["decision"]["decisive"] is False and "did not decide" in result["decision"]["message"]
     assert summary["config"]["hidden"] == 32 and summary["dense_baseline"]["seconds"] > 0
     assert (out / "seed0" / "motif.png").exists() and (out / "seed0" / "weights.png").exists()
     assert (out / "seed0" / "alpha.png").exists() and (out / "validation.png").exists()

@@ -81,28 +81,40 @@ def test_recurrent_current_equals_dense_matrix_product():
     g = torch.rand(b, n)
     got_t = from_motif_layout(recurrent_current_t(to_motif_layout(g, v), intra, lateral))
     torch.testing.assert_close(got_t, g @ dense, rtol=1e-5, atol=1e-6)
-    # a dense re-materialisation from signed weights agrees with the types: -2 where inhibitory
+    # a dense re-materialisation from signed weights agrees with the types: negative where inhibitory
     types = layer.topology.type_matrix(n)
-    assert torch.all(dense[types == ConnectionType.INHIBITORY] == -2)
+    assert torch.all(dense[types == ConnectionType.INHIBITORY] <= 0)
     assert torch.all(dense[types == ConnectionType.NONE] == 0)
     assert torch.all(dense[types == ConnectionType.EXCITATORY] >= 0)
     assert torch.equal(dense, dense_recurrent_matrix(intra.detach(), lateral.detach()))
 
 
-def test_excitatory_positive_inhibitory_fixed_and_untrained():
-    layer = SCML(4, 8, topology=MotifTopology(2, [["e", "i"], ["n", "e"]], [["e", "i"], ["n", "n"]]))
-    with torch.no_grad():
-        layer.intra_weight.fill_(-0.7)  # a raw weight pushed negative stays a positive excitatory weight
+def test_excitatory_positive_inhibitory_negative_and_the_papers_fixed_weight():
+    topology = MotifTopology(2, [["e", "i"], ["n", "e"]], [["e", "i"], ["n", "n"]])
+    layer = SCML(4, 8, topology=topology)
+    # fan-in aware init: position 0 has 2 intra + 1 lateral edges sharing the total magnitude 0.2
     intra, lateral = layer.recurrent_weights()
-    assert torch.all(intra[:, 0, 0] == 0.7) and torch.all(intra[:, 0, 1] == -2)
+    assert torch.allclose(intra[:, 0, 1], torch.tensor(-0.2 / 3)) and torch.allclose(
+        intra[:, 0, 0], torch.tensor(0.2 / 3)
+    )
+    with torch.no_grad():
+        layer.intra_weight.fill_(-0.7)  # raw weights of either sign keep each type's sign
+    intra, lateral = layer.recurrent_weights()
+    assert torch.all(intra[:, 0, 0] == 0.7) and torch.all(intra[:, 0, 1] == -0.7)
     assert torch.all(intra[:, 1, 0] == 0)
-    # fan-in aware init: position 0 has 2 intra + 1 lateral edges sharing the total excitatory weight 0.2
     assert torch.allclose(lateral[0, 1:, 0], torch.tensor(0.2 / 3))
     assert torch.all(lateral[0, 0] == 0)  # boundary
     (intra.sum() + lateral.sum()).backward()
     g = layer.intra_weight.grad
-    assert torch.all(g[:, 0, 1] == 0) and torch.all(g[:, 1, 0] == 0)  # inhibitory / none: no grad
-    assert torch.all(g[:, 0, 0] != 0)
+    assert torch.all(g[:, 1, 0] == 0)  # absent edge: no gradient
+    assert torch.all(g[:, 0, 0] != 0) and torch.all(g[:, 0, 1] != 0)  # excitatory and inhibitory train
+    paper = SCML(4, 8, topology=topology, inhibitory_weight=-2.0)  # the paper's fixed, untrained -2
+    intra, lateral = paper.recurrent_weights()
+    assert torch.all(intra[:, 0, 1] == -2) and torch.all(lateral[0, 1:, 1] == -2)
+    intra.sum().backward()
+    assert torch.all(paper.intra_weight.grad[:, 0, 1] == 0)
+    with pytest.raises(ValueError, match="inhibitory_weight must be a finite number"):
+        SCML(4, 8, topology=topology, inhibitory_weight=float("nan"))
     assert layer.intra_weight.shape == (4, 2, 2)
     excitatory = SCML(4, 8, topology=MotifTopology.uniform(2))  # 2 intra + 2 lateral edges share 0.2
     assert torch.allclose(excitatory.recurrent_weights()[0], torch.tensor(0.05))

@@ -93,6 +93,8 @@ class Architect:
         self.model, self.loss_fn = model, loss_fn
         self.second_order, self.weight_lr = second_order, weight_lr
         self.optimizer = torch.optim.Adam(arch_parameters(model), lr=lr)
+        #: norm of the last alpha gradient (logged per epoch)
+        self.last_grad_norm = float("nan")
 
     def step(self, train_batch: Batch, valid_batch: Batch) -> float:
         """Update ``alpha`` on ``valid_batch``; returns the validation loss before the update (NaN when
@@ -119,6 +121,7 @@ class Architect:
             value = loss.item()
         for a, g in zip(arch, grads, strict=True):
             a.grad = g
+        self.last_grad_norm = float(torch.sqrt(sum((g.detach() ** 2).sum() for g in grads)))
         self.optimizer.step()
         return value
 

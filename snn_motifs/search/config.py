@@ -37,7 +37,10 @@ class HRMASConfig:
     target_rate: float = 0.05
     lr: float = 1e-2
     weight_decay: float = 1e-2
-    arch_lr: float = 3e-3
+    #: Adam's step on alpha. 0.05 lets alpha decide within a CPU-sized search (TI46: 36 architecture
+    #: steps per epoch; with the DARTS-like 3e-3 the size softmax stayed within 0.18-0.23 after 8 epochs)
+    arch_lr: float = 0.05
+    arch_warmup: int = 0  # phase-1 epochs in which only the weights train (DARTS' warm-up of w)
     batch_size: int = 50
     epochs_size: int = 4  # phase 1: motif size and types
     epochs_types: int = 4  # phase 2: types, size fixed
@@ -47,6 +50,8 @@ class HRMASConfig:
     ip_batches: int = 1  # IP window: training batches per iteration
     mu: float = 0.2
     ip_lr: float = 0.01
+    #: None: inhibitory edges trained with a sign constraint (-|w|); a number fixes them (the paper: -2)
+    inhibitory_weight: float | None = None
     lateral: bool = True
     motifs: bool = True  # False: types searched over the full N x N matrix ("without motif")
     search: str = "hrmas"  # or "random" (same space, same budget)
@@ -71,7 +76,10 @@ class HRMASConfig:
             raise ValueError(f"loss must be a readout name {list(READOUTS)}, got {self.loss!r}")
         if self.search not in ("hrmas", "random"):
             raise ValueError(f"search must be 'hrmas' or 'random', got {self.search!r}")
-        for name in ("epochs_size", "epochs_types", "epochs_retrain", "batch_size", "hidden"):
+        inh = self.inhibitory_weight
+        if inh is not None and not (isinstance(inh, (int, float)) and math.isfinite(inh) and inh <= 0):
+            raise ValueError(f"inhibitory_weight must be a number <= 0 or null (trained), got {inh!r}")
+        for name in ("epochs_size", "epochs_types", "epochs_retrain", "batch_size", "hidden", "arch_warmup"):
             if int(getattr(self, name)) < (1 if name in ("batch_size", "hidden") else 0):
                 raise ValueError(f"{name} must be a non-negative int, got {getattr(self, name)!r}")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from .._io import atomic_write_text
 from ..topology import ConnectionType, MotifTopology
 
-__all__ = ["Genotype"]
+__all__ = ["Genotype", "check_decisive", "DECISIVE_SIZE", "DECISIVE_TYPE"]
 
 
 @dataclass
@@ -70,3 +70,26 @@ class Genotype:
             f"motif size {t.motif_size}, intra {n_exc} excitatory / {n_inh} inhibitory of {t.motif_size**2}, "
             f"lateral {t.to_dict()['lateral']}"
         )
+
+
+#: below these the search is called undecided at discretisation (largest motif-size probability after
+#: phase 1, mean largest type probability of the kept option); uniform is 1/options and 1/3
+DECISIVE_SIZE, DECISIVE_TYPE = 0.5, 0.5
+
+
+def check_decisive(size_prob: float, type_prob: float, options: int) -> dict:
+    """Whether the architecture the search discretises was decided or is an argmax of near-uniform
+    probabilities; returns the numbers, a verdict and a message."""
+    size_ok = options == 1 or size_prob >= DECISIVE_SIZE
+    type_ok = type_prob >= DECISIVE_TYPE
+    message = (
+        f"the search did not decide: largest motif-size probability {size_prob:.2f} over {options} "
+        f"options (needs {DECISIVE_SIZE}), mean largest type probability {type_prob:.2f} (needs "
+        f"{DECISIVE_TYPE}); the genotype is close to an argmax of noise. Raise arch_lr or the search epochs."
+    )
+    return {
+        "size_prob": size_prob,
+        "type_prob": type_prob,
+        "decisive": size_ok and type_ok,
+        "message": "" if size_ok and type_ok else message,
+    }

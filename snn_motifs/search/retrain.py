@@ -35,6 +35,7 @@ def build_classifier(genotype: Genotype, cfg: HRMASConfig, in_features: int, cla
         spike_fn=cfg.spike_fn,
         input_gain=cfg.input_gain or 1.0,
         readout=cfg.loss,
+        inhibitory_weight=cfg.inhibitory_weight,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +28,7 @@ from ..training import LossConfig, evaluate, firing_rates, make_loss, make_optim
 from .architect import Architect
 from .baselines import random_trial
 from .config import HRMASConfig
-from .genotype import Genotype
+from .genotype import Genotype, check_decisive
 from .retrain import build_classifier, calibrated
 from .schedule import IPWindow, epochs_before, phase_epochs, search_epoch, split_search
 from .space import search_network, weight_parameters
@@ -188,12 +189,25 @@ class HRMASRun:
             trial = random_trial(len(self.state["random_trials"]), cfg, st, sv, self.loss_fn, self.gen, dev)
             self.state["random_trials"].append(trial)
             return {"valid_acc": trial["valid_acc"], "genotype": trial["genotype"]}
+        warm_up = phase == "search_size" and self.state["epoch"] < cfg.arch_warmup
         record = search_epoch(
-            self.model, self.architect, self.w_opt, self.loss_fn, st, sv, cfg, self.gen, self.ip, dev
+            self.model,
+            self.architect,
+            self.w_opt,
+            self.loss_fn,
+            st,
+            sv,
+            cfg,
+            self.gen,
+            self.ip,
+            dev,
+            not warm_up,
         )
         hidden = self.model.hidden
         record.update(
-            size_probs=hidden.size_probabilities().tolist(), genotype=hidden.genotype_topology().to_dict()
+            size_probs=hidden.size_probabilities().tolist(),
+            type_prob=hidden.type_confidence(),
+            genotype=hidden.genotype_topology().to_dict(),
         )
         record["rates"] = firing_rates(self.model)
         return record
@@ -204,9 +218,19 @@ class HRMASRun:
         if phase == "search_size":
             st["phase"] = "search_types"
             if cfg.search == "hrmas":
+                st["size_prob"] = float(self.model.hidden.size_probabilities().detach().max())
                 self.log(f"motif size fixed to {self.model.hidden.fix_motif_size()}")
         elif phase == "search_types":
             genotype = self.discretise()
+            if cfg.search == "hrmas":
+                st["decision"] = check_decisive(
+                    st.get("size_prob", 1.0),
+                    self.model.hidden.type_confidence(),
+                    len(self.model.hidden.options),
+                )
+                if not st["decision"]["decisive"]:
+                    warnings.warn(st["decision"]["message"], RuntimeWarning, stacklevel=2)
+                    self.log(st["decision"]["message"])
             st["genotype"] = genotype.to_dict()
             genotype.to_json(self.out / "genotype.json")
             self.log(f"genotype: {genotype.summary()}")
@@ -218,6 +242,8 @@ class HRMASRun:
             )
             keys = ("seed", "search", "ip", "second_order", "lateral", "motifs")
             st["result"] = {"test_acc": acc, "genotype": st["genotype"], **{k: getattr(cfg, k) for k in keys}}
+            if "decision" in st:
+                st["result"]["decision"] = st["decision"]
             st["phase"] = "done"
             write_json(self.out / "result.json", st["result"])
             write_json(self.out / "history.json", st["history"])
@@ -245,6 +271,8 @@ class HRMASRun:
 
 def _postfix(record: dict) -> str:
     parts = [f"{k}={record[k]:.3f}" for k in ("train_loss", "valid_loss", "valid_acc") if k in record]
+    if "size_probs" in record:
+        parts.append(f"p(v)={max(record['size_probs']):.2f} p(type)={record['type_prob']:.2f}")
     if "genotype" in record:
         parts.append(f"v={record['genotype']['motif_size']}")
     if record.get("rates"):

@@ -102,16 +102,20 @@ def search_epoch(
     gen: torch.Generator,
     ip: IPWindow | None = None,
     device: torch.device | str = "cpu",
+    update_arch: bool = True,
 ) -> dict:
     """One epoch of Algorithm 1 over paired search-train / search-validation batches; returns the mean
-    losses and the search-validation accuracy."""
+    losses, the mean norm of the alpha gradients and the search-validation accuracy. ``update_arch=False``
+    skips step (a) (the warm-up of the weights)."""
     model.train()
-    w_losses, v_losses = [], []
+    w_losses, v_losses, a_norms = [], [], []
     train = batches(search_train.x_train, search_train.y_train, cfg.batch_size, shuffle=True, generator=gen)
     valid = batches(search_valid.x_train, search_valid.y_train, cfg.batch_size, shuffle=True, generator=gen)
     for (xt, yt), (xv, yv) in zip(train, valid, strict=False):
         xt, yt, xv, yv = xt.to(device), yt.to(device), xv.to(device), yv.to(device)
-        v_losses.append(architect.step((xt, yt), (xv, yv)))  # (a)
+        if update_arch:  # (a)
+            v_losses.append(architect.step((xt, yt), (xv, yv)))
+            a_norms.append(architect.last_grad_norm)
         loss = loss_fn(model(xt), yt)  # (b)
         w_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -121,4 +125,9 @@ def search_epoch(
         if ip is not None:  # (c)
             ip.run(model, search_train, gen, device)
     acc = evaluate(model, search_valid.x_train, search_valid.y_train, tau_syn=cfg.tau_syn, device=device)
-    return {"train_loss": _mean(w_losses), "valid_loss": _mean(v_losses), "valid_acc": acc}
+    return {
+        "train_loss": _mean(w_losses),
+        "valid_loss": _mean(v_losses),
+        "valid_acc": acc,
+        "alpha_grad_norm": _mean(a_norms),
+    }

@@ -6,9 +6,18 @@ inhibitory}``, the recurrent weight from neuron ``r`` to neuron ``i`` is (eq 15)
 
     W_ir = sum_v softmax(alpha^v)_v  sum_c softmax(alpha^c_{v,ir})_c  w^c_{v,ir}     (r in I_i^v)
 
-with ``w^exc = |w_v,ir|`` (trained, per edge, init 0.2), ``w^inh = -2`` (fixed) and ``w^none = 0``. The
-type logits ``alpha^c`` of an option are shared by all its motifs (a ``v x v`` intra pattern and a
-``2 x v`` lateral pattern); the weights are per edge.
+with ``w^exc = |w_v,ir|``, ``w^inh = -|w_v,ir|`` and ``w^none = 0``: one trained magnitude per edge, its
+sign set by the type. The type logits ``alpha^c`` of an option are shared by all its motifs (a ``v x v``
+intra pattern and a ``2 x v`` lateral pattern); the weights are per edge.
+
+**A working regime from the first step.** The paper fixes ``w^inh = -2`` and starts ``w^exc`` at 0.2. On
+this neuron (eq-1 PSC without the authors' ``1/tau_s`` gain, ``V_th = 1``) that makes every mixed edge
+``(0.2 - 2)/3`` at a neutral ``alpha``, and the searched layer falls nearly silent (hidden rates
+0.04-0.10 against ~0.25 for a discretised SC-ML), so ``alpha`` gets almost no signal. Here the magnitudes
+start fan-in aware, ``0.2 / (v + 2)`` (what :func:`~snn_motifs.topology.initial_weights` gives an
+SC-ML's edges), and excitatory and inhibitory share them: at a neutral ``alpha`` the recurrence is
+balanced and the layer fires at the rate its input sets. ``inhibitory_weight=-2.0`` and
+``weight_init=0.2`` restore the paper's constants.
 
 **Memory O(N max v), built once per forward pass.** Every edge of every option joins neurons at most
 ``v_max`` apart (intra: ``|i - r| < v``, lateral: ``|i - r| = v``), so the mixed matrix is
@@ -33,7 +42,7 @@ from torch import nn
 from ..layers import SpikingLayer
 from ..models import SCMLClassifier
 from ..recurrence import dense_recurrent_matrix
-from ..topology import EXCITATORY_INIT, INHIBITORY_WEIGHT, ConnectionType, MotifTopology, check_motif_size
+from ..topology import EXCITATORY_INPUT, ConnectionType, MotifTopology, check_motif_size
 from .config import HRMASConfig
 
 __all__ = ["MixedMotifLayer", "TYPE_ORDER", "search_network", "arch_parameters", "weight_parameters"]
@@ -89,6 +98,8 @@ class MixedMotifLayer(SpikingLayer):
         in_features, n_neurons: sizes.
         motif_sizes: the options ``V`` (each must divide ``n_neurons``), e.g. ``[2, 4, 8, 16, 32]``.
         lateral: include the lateral (inter-motif) edges (False: the "without lateral" ablation).
+        inhibitory_weight: None (default): ``w^inh = -|w|``, trained; a number fixes ``w^inh`` (paper: -2).
+        weight_init: initial ``|w|`` of every edge; None (default): ``0.2 / fan_in`` per option.
         **kwargs: neuron and API options of :class:`~snn_motifs.layers.SpikingLayer`.
 
     ``arch_parameters()`` returns the architecture logits (``alpha^v`` and every option's ``alpha^c``);
@@ -103,6 +114,8 @@ class MixedMotifLayer(SpikingLayer):
         motif_sizes: Sequence[int] = (2, 4, 8, 16, 32),
         *,
         lateral: bool = True,
+        inhibitory_weight: float | None = None,
+        weight_init: float | None = None,
         **kwargs,
     ) -> None:
         options = _check_options(n_neurons, motif_sizes)
@@ -111,15 +124,17 @@ class MixedMotifLayer(SpikingLayer):
         self.block = max(options)
         self.lateral = lateral
         self.fixed_size: int | None = None
+        self.inhibitory_weight = None if inhibitory_weight is None else float(inhibitory_weight)
         self.weights_intra = nn.ParameterList()
         self.weights_lateral = nn.ParameterList()
         self.arch = nn.ParameterDict({"size": nn.Parameter(torch.zeros(len(options)))})
         for v in options:
             m = n_neurons // v
-            self.weights_intra.append(nn.Parameter(torch.full((m, v, v), EXCITATORY_INIT)))
+            init = EXCITATORY_INPUT / (v + 2 * lateral) if weight_init is None else float(weight_init)
+            self.weights_intra.append(nn.Parameter(torch.full((m, v, v), init)))
             self.arch[f"intra_{v}"] = nn.Parameter(torch.zeros(v, v, len(TYPE_ORDER)))
             if lateral:
-                self.weights_lateral.append(nn.Parameter(torch.full((2, m, v), EXCITATORY_INIT)))
+                self.weights_lateral.append(nn.Parameter(torch.full((2, m, v), init)))
                 self.arch[f"lateral_{v}"] = nn.Parameter(torch.zeros(2, v, len(TYPE_ORDER)))
             intra_idx, lat_idx = _edge_index(n_neurons, v, self.block, lateral)
             self.register_buffer(f"_idx_intra_{v}", intra_idx, persistent=False)
@@ -160,12 +175,19 @@ class MixedMotifLayer(SpikingLayer):
     def _option_edges(self, j: int, v: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Type-mixed edge weights of option ``v``: intra ``[M_v, v, v]``, lateral ``[2, M_v, v]``."""
         p = torch.softmax(self.arch[f"intra_{v}"], dim=-1)
-        intra = p[..., 1] * self.weights_intra[j].abs() + p[..., 2] * INHIBITORY_WEIGHT
+        intra = self._mix(p, self.weights_intra[j])
         lateral = None
         if self.lateral:
             pl = torch.softmax(self.arch[f"lateral_{v}"], dim=-1).unsqueeze(1)  # [2, 1, v, 3]
-            lateral = pl[..., 1] * self.weights_lateral[j].abs() + pl[..., 2] * INHIBITORY_WEIGHT
+            lateral = self._mix(pl, self.weights_lateral[j])
         return intra, lateral
+
+    def _mix(self, p: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        """``p_exc w^exc + p_inh w^inh`` per edge (``p_none`` contributes 0)."""
+        magnitude = raw.abs()
+        if self.inhibitory_weight is None:
+            return (p[..., 1] - p[..., 2]) * magnitude
+        return p[..., 1] * magnitude + p[..., 2] * self.inhibitory_weight
 
     def recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The mixed matrix as blocks: intra ``[M, B, B]`` and lateral ``[2, M, B, B]``, ``B = max V``."""
@@ -192,10 +214,23 @@ class MixedMotifLayer(SpikingLayer):
         return dense_recurrent_matrix(intra.detach(), lateral.detach())
 
     # -- discretisation -----------------------------------------------------------------------------
+    def leading_size(self) -> int:
+        """The fixed motif size, or the most likely one."""
+        return (
+            self.fixed_size if self.fixed_size is not None else self.options[int(self.arch["size"].argmax())]
+        )
+
+    def type_confidence(self) -> float:
+        """Mean over the leading option's connections of the largest type probability (1/3: undecided)."""
+        v = self.leading_size()
+        names = [f"intra_{v}", *([f"lateral_{v}"] if self.lateral else [])]
+        probs = [torch.softmax(self.arch[k].detach(), -1).amax(-1).reshape(-1) for k in names]
+        return float(torch.cat(probs).mean())
+
     def genotype_topology(self) -> MotifTopology:
         """Argmax of the architecture: motif size, then per connection the most likely type ('none'
         removes the edge)."""
-        v = self.fixed_size if self.fixed_size is not None else self.options[int(self.arch["size"].argmax())]
+        v = self.leading_size()
         to_type = torch.tensor([int(t) for t in TYPE_ORDER])
         intra = to_type[self.arch[f"intra_{v}"].detach().argmax(-1).cpu()]
         if self.lateral:
@@ -215,7 +250,12 @@ def search_network(cfg: HRMASConfig, in_features: int, classes: int) -> SCMLClas
     """Input -> :class:`MixedMotifLayer` (the search space) -> the readout of ``cfg.loss``."""
     common = dict(backend=cfg.backend, neuron=cfg.neuron(), spike_fn=cfg.spike_fn)
     layer = MixedMotifLayer(
-        in_features, cfg.hidden, cfg.effective_options(), lateral=cfg.searches_lateral, **common
+        in_features,
+        cfg.hidden,
+        cfg.effective_options(),
+        lateral=cfg.searches_lateral,
+        inhibitory_weight=cfg.inhibitory_weight,
+        **common,
     )
     return SCMLClassifier(
         in_features,
