@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import time
 import warnings
@@ -13,6 +11,7 @@ from pathlib import Path
 import torch
 
 from snn_motifs import datasets
+from snn_motifs._io import write_json
 from snn_motifs.neuron import NeuronParameters
 from snn_motifs.training import fit
 
@@ -137,11 +136,3 @@ def compare(args, models: dict[str, Callable[[object, NeuronParameters, str], to
     if args.json:
         write_json(args.json, results)
     return results
-
-
-def write_json(path: str | Path, obj: dict) -> None:
-    """Atomic JSON write: a temporary file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)

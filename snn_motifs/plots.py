@@ -1,7 +1,7 @@
-"""Figures of an HRMAS run (matplotlib, saved as PNG): the found motif as a graph (the HRMAS paper,
-Figure 6), the
-discretised recurrent weight matrix (Figure 7), the architecture-parameter trajectories, and validation
-loss / accuracy with and without IP (Figures 8-9 style)."""
+"""Figures of an HRMAS run (matplotlib, saved as PNG): the found motif (the HRMAS paper, Figure 6; a
+node-link graph for small motifs, an E/I adjacency map for large ones), the discretised recurrent weight
+matrix (Figure 7), the architecture-parameter trajectories, validation loss / accuracy with and without
+IP (Figures 8-9 style), and a spike raster of the retrained network."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ from .search.config import HRMASConfig
 from .search.genotype import Genotype
 from .topology import ConnectionType, MotifTopology
 
-__all__ = ["plot_motif", "plot_weight_matrix", "plot_alpha", "plot_validation", "plot_run"]
+__all__ = ["plot_motif", "plot_weight_matrix", "plot_alpha", "plot_validation", "plot_raster", "plot_run"]
+
+#: motifs up to this size are drawn as node-link graphs; larger ones as adjacency maps
+NODE_LINK_MAX = 8
 
 COLORS = {
     ConnectionType.EXCITATORY: "tab:red",
@@ -33,8 +36,11 @@ def _plt():
 
 
 def plot_motif(topology: MotifTopology, path: str | Path, title: str = "") -> Path:
-    """The motif as a graph: neurons on a circle, red excitatory and blue inhibitory edges, self-loops as
-    rings; lateral edges drawn to the neighbouring motifs' ghost neurons (dashed)."""
+    """The motif: for ``v <=`` :data:`NODE_LINK_MAX` a graph (neurons on a circle, red excitatory and blue
+    inhibitory edges, self-loops as rings, lateral edges dashed to the neighbours' ghost neurons); for
+    larger motifs an adjacency map (rows post-synaptic, columns pre-synaptic, two lateral rows below)."""
+    if topology.motif_size > NODE_LINK_MAX:
+        return _plot_motif_map(topology, path, title)
     plt = _plt()
     v = topology.motif_size
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -88,6 +94,51 @@ def plot_motif(topology: MotifTopology, path: str | Path, title: str = "") -> Pa
     return _save(fig, path)
 
 
+def _plot_motif_map(topology: MotifTopology, path: str | Path, title: str) -> Path:
+    plt = _plt()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    v = topology.motif_size
+    grid = torch.cat([topology.intra, torch.full((1, v), -1), topology.lateral]).numpy()  # -1: a gap row
+    order = [ConnectionType.NONE, ConnectionType.EXCITATORY, ConnectionType.INHIBITORY, ConnectionType.FREE]
+    colors = ["white", "whitesmoke", COLORS[ConnectionType.EXCITATORY], COLORS[ConnectionType.INHIBITORY]]
+    colors.append(COLORS[ConnectionType.FREE])  # index k + 1 is ConnectionType k, index 0 the gap
+    fig, ax = plt.subplots(figsize=(5.5, 6))
+    ax.imshow(grid + 1, cmap=ListedColormap(colors), vmin=0, vmax=len(colors) - 1, interpolation="nearest")
+    ax.set_yticks([0, v - 1, v + 1, v + 2], ["0", str(v - 1), "from left", "from right"], fontsize=8)
+    ax.set_xlabel("presynaptic position in the motif")
+    ax.set_ylabel("postsynaptic position (intra) / lateral edges")
+    n = {t: int((topology.intra == t).sum()) for t in order}
+    ax.set_title(
+        title
+        or f"motif v={v}: {n[ConnectionType.EXCITATORY]} excitatory, {n[ConnectionType.INHIBITORY]} "
+        f"inhibitory, {n[ConnectionType.NONE]} absent of {v * v}",
+        fontsize=9,
+    )
+    handles = [Patch(color=COLORS[t], label=t.name.lower()) for t in order[1:3]]
+    ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.0, -0.08), ncol=2, fontsize=8)
+    return _save(fig, path)
+
+
+def plot_raster(spikes: torch.Tensor, path: str | Path, title: str = "hidden-layer spikes") -> Path:
+    """Spike raster ``[T, N]`` of one sample and each neuron's firing rate."""
+    plt = _plt()
+    s = spikes.detach().cpu().double()
+    t, n = torch.nonzero(s, as_tuple=True)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.8), gridspec_kw={"width_ratios": [3, 1]})
+    a1.scatter(t.numpy(), n.numpy(), s=2, c="black", marker="|")
+    a1.set_xlim(-0.5, s.shape[0] - 0.5)
+    a1.set_ylim(-0.5, s.shape[1] - 0.5)
+    a1.set_xlabel("time step")
+    a1.set_ylabel("neuron")
+    a1.set_title(f"{title} (mean rate {float(s.mean()):.3f})", fontsize=9)
+    a2.hist(s.mean(0).numpy(), bins=20, color="gray")
+    a2.set_xlabel("firing rate per step")
+    a2.set_ylabel("neurons")
+    return _save(fig, path)
+
+
 def plot_weight_matrix(matrix: torch.Tensor, path: str | Path, title: str = "recurrent weights") -> Path:
     """The ``[N, N]`` ``[post, pre]`` recurrent matrix as an image (Figure 7)."""
     plt = _plt()
@@ -103,16 +154,28 @@ def plot_weight_matrix(matrix: torch.Tensor, path: str | Path, title: str = "rec
 
 
 def plot_alpha(history: list[dict], options: list[int], path: str | Path) -> Path:
-    """Softmaxed motif-size parameters ``alpha^v`` over the search epochs."""
+    """Softmaxed motif-size parameters ``alpha^v`` per option over the search epochs, and the mean
+    largest connection-type probability; the dotted line marks where the motif size is fixed."""
     plt = _plt()
     rows = [h for h in history if "size_probs" in h]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    epochs = range(1, len(rows) + 1)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     for j, v in enumerate(options):
-        ax.plot(range(1, len(rows) + 1), [r["size_probs"][j] for r in rows], marker="o", label=f"v={v}")
-    ax.set_xlabel("search epoch")
-    ax.set_ylabel("softmax(alpha^v)")
-    ax.set_title("motif-size architecture parameters")
-    ax.legend(fontsize=8)
+        a1.plot(epochs, [r["size_probs"][j] for r in rows], marker="o", label=f"v={v}")
+    if any("type_prob" in r for r in rows):
+        a2.plot(epochs, [r.get("type_prob", float("nan")) for r in rows], marker="o", color="black")
+    a2.axhline(1 / 3, color="gray", lw=0.8, ls="--")
+    fixed = sum(r.get("phase") == "search_size" for r in rows)
+    for ax in (a1, a2):
+        if 0 < fixed < len(rows):
+            ax.axvline(fixed + 0.5, color="gray", ls=":")
+        ax.set_xlabel("search epoch")
+        ax.set_ylim(0, 1.02)
+    a1.set_ylabel("softmax(alpha^v)")
+    a1.set_title("motif size")
+    a1.legend(fontsize=8)
+    a2.set_ylabel("mean largest type probability")
+    a2.set_title("connection types (dashed: undecided)")
     return _save(fig, path)
 
 
@@ -169,6 +232,9 @@ def plot_run(out: str | Path) -> list[Path]:
             )
             if any("size_probs" in h for h in history):
                 written.append(plot_alpha(history, cfg.effective_options(), seed_dir / "alpha.png"))
+        raster = _raster(seed_dir)
+        if raster is not None:
+            written.append(plot_raster(raster, seed_dir / "raster.png", "retrained SC-ML, first test sample"))
     histories = {}
     for run_dir in (out, out / "no_ip"):
         for seed_dir in sorted(run_dir.glob("seed*")):
@@ -181,6 +247,29 @@ def plot_run(out: str | Path) -> list[Path]:
     if histories:
         written.append(plot_validation(histories, out / "validation.png"))
     return written
+
+
+def _raster(seed_dir: Path) -> torch.Tensor | None:
+    """Hidden spikes ``[T, N]`` of the retrained network on the first test sample, or None when the run
+    has not retrained yet or its data set is not available here."""
+    from .search.experiment import load_data
+    from .search.retrain import load_trained
+
+    if not (seed_dir / "checkpoint.pt").is_file():
+        return None
+    try:
+        model, _, cfg = load_trained(seed_dir)
+        x = load_data(cfg).x_test[:1].transpose(0, 1)
+    except (FileNotFoundError, ImportError) as exc:
+        print(f"(no raster for {seed_dir}: {exc})")
+        return None
+    except ValueError as exc:
+        if "not reached retraining" in str(exc):
+            return None
+        raise
+    with torch.no_grad():
+        spikes, _ = model.hidden.run(x * model.input_gain)
+    return spikes[:, 0]
 
 
 def _final_matrix(seed_dir: Path, genotype: Genotype) -> torch.Tensor:

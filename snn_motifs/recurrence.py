@@ -27,6 +27,7 @@ __all__ = [
     "dense_recurrent_matrix",
     "to_motif_layout",
     "from_motif_layout",
+    "block_tridiagonal_index",
 ]
 
 
@@ -157,3 +158,31 @@ def dense_recurrent_matrix(intra: torch.Tensor, lateral: torch.Tensor | None) ->
         dense = dense.index_put((idx[v:], idx[v:] - v), left[v:], accumulate=True)
         dense = dense.index_put((idx[:-v], idx[:-v] + v), right[:-v], accumulate=True)
     return dense
+
+
+def block_tridiagonal_index(n: int, v: int, block: int, lateral: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices into a block-tridiagonal ``[N/block, 3, block, block]`` structure (blocks k-1, k,
+    k+1 of every row block k) for the intra and lateral edges of motif size ``v`` (``v`` <= ``block``);
+    the HRMAS mixed op scatters every option's edges into one such structure.
+
+    Returns ``(intra_idx [N/v * v * v], lateral_idx [2 * N/v * v])``; lateral edges that would wrap
+    around get index -1.
+    """
+
+    def flat(post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+        k = post // block
+        d = pre // block - k + 1  # 0: block k-1, 1: block k, 2: block k+1
+        return ((k * 3 + d) * block + post % block) * block + pre % block
+
+    m = n // v
+    k = torch.arange(m).view(m, 1, 1)
+    p = torch.arange(v).view(1, v, 1)
+    q = torch.arange(v).view(1, 1, v)
+    intra = flat((k * v + p).expand(m, v, v), (k * v + q).expand(m, v, v)).reshape(-1)
+    if not lateral:
+        return intra, torch.empty(0, dtype=torch.long)
+    post = (torch.arange(m).view(m, 1) * v + torch.arange(v).view(1, v)).reshape(-1)
+    left, right = post - v, post + v
+    lat_left = torch.where(left >= 0, flat(post, left.clamp(min=0)), torch.full_like(post, -1))
+    lat_right = torch.where(right < n, flat(post, right.clamp(max=n - 1)), torch.full_like(post, -1))
+    return intra, torch.stack([lat_left, lat_right]).reshape(-1)

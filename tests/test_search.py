@@ -356,6 +356,7 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
     assert summary["config"]["hidden"] == 32 and summary["dense_baseline"]["seconds"] > 0
     assert (out / "seed0" / "motif.png").exists() and (out / "seed0" / "weights.png").exists()
     assert (out / "seed0" / "alpha.png").exists() and (out / "validation.png").exists()
+    assert (out / "seed0" / "raster.png").exists()
     assert (out / "no_ip" / "seed0" / "history.json").exists() and "without IP" in text
     assert cli.main(["search", "--out", str(out), "--hidden", "32"]) == 2
     assert "exists; pass --resume" in capsys.readouterr().err
@@ -442,3 +443,70 @@ def test_pickle_payloads_are_refused_not_run(tmp_path, capsys):
     with pytest.raises(ValueError, match="would run code"):
         plots.plot_run(tmp_path)
     assert not marker.exists()
+
+
+def test_motif_figure_is_a_graph_when_small_and_a_map_when_large(tmp_path):
+    pytest.importorskip("matplotlib")
+    from snn_motifs.plots import NODE_LINK_MAX, plot_motif, plot_raster
+
+    g = torch.Generator().manual_seed(0)
+    sizes = {}
+    for v in (4, 32):
+        path = plot_motif(MotifTopology.random(v, g), tmp_path / f"motif{v}.png")
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes[v] = path.stat().st_size
+    assert 4 <= NODE_LINK_MAX < 32
+    raster = plot_raster((torch.rand(40, 16, generator=g) < 0.2).float(), tmp_path / "raster.png")
+    assert raster.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files behind
+
+
+def _strip_seconds(obj):
+    if isinstance(obj, dict):
+        return {k: _strip_seconds(v) for k, v in obj.items() if k != "seconds"}
+    if isinstance(obj, list):
+        return [_strip_seconds(v) for v in obj]
+    return obj
+
+
+@pytest.mark.parametrize("phase,epoch,forward", [("search", 1, 4), ("retrain", 1, 2)])
+def test_sigint_mid_epoch_then_resume_equals_uninterrupted(tmp_path, phase, epoch, forward):
+    """A real SIGINT delivered to a CLI process in the middle of an epoch (weights, optimisers and RNG
+    half updated), then --resume: the same genotype, history and test accuracy as without the interrupt."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("mnist1d")
+    from snn_motifs import cli
+
+    config = tmp_path / "tiny.json"
+    config.write_text(
+        json.dumps(
+            {
+                "hidden": 16,
+                "motif_sizes": [2, 4, 8],
+                "epochs_size": 2,
+                "epochs_types": 1,
+                "epochs_retrain": 3,
+                "tau_mem": 4.0,
+                "tau_syn": 2.0,
+                "tau_cal": 4.0,
+                "loss": "max",
+                "spike_fn": "atan",
+            }
+        )  # fmt: skip
+    )
+    args = ["search", "--config", str(config), "--max-train", "200", "--quiet", "--no-plots", "--no-baseline"]
+    assert cli.main([*args, "--out", str(tmp_path / "ref")]) == 0
+    driver = Path(__file__).with_name("sigint_driver.py")
+    out = tmp_path / "cut"
+    cmd = [sys.executable, str(driver), phase, str(epoch), str(forward), "--", *args, "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 130, proc.stderr
+    assert "continue with --resume" in proc.stderr and not (out / "seed0" / "result.json").exists()
+    assert cli.main([*args, "--out", str(out), "--resume"]) == 0
+    for name in ("result.json", "history.json", "genotype.json"):
+        ref = json.loads((tmp_path / "ref" / "seed0" / name).read_text())
+        got = json.loads((out / "seed0" / name).read_text())
+        assert _strip_seconds(got) == _strip_seconds(ref), name

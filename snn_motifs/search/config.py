@@ -16,7 +16,7 @@ from .._io import read_json
 from ..neuron import NeuronParameters
 from ..readout import READOUTS
 
-__all__ = ["HRMASConfig", "load_config", "config_names", "DEFAULT_CONFIG"]
+__all__ = ["HRMASConfig", "load_config", "config_names", "config_diff", "DEFAULT_CONFIG"]
 
 #: the packaged config the CLI uses when none is given (MNIST-1D, generated offline)
 DEFAULT_CONFIG = "mnist1d_default"
@@ -108,6 +108,11 @@ class HRMASConfig:
     @property
     def searches_lateral(self) -> bool:
         return self.lateral and self.motifs
+
+
+def config_diff(stored: dict, current: dict) -> list[str]:
+    """Keys whose values differ between two config dicts (a key missing on one side counts)."""
+    return sorted(k for k in {*stored, *current} if stored.get(k, object()) != current.get(k, object()))
 
 
 def _packaged():

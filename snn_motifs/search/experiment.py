@@ -24,7 +24,7 @@ import torch
 from .._io import read_json, write_json
 from ..datasets import SplitData, load_dataset
 from .baselines import train_dense_baseline, with_ablation
-from .config import HRMASConfig, load_config
+from .config import HRMASConfig, config_diff, load_config
 from .genotype import Genotype
 from .runner import HRMASRun
 
@@ -61,8 +61,7 @@ def check_folder(out: Path, cfg: HRMASConfig, resume: bool) -> None:
     """Refuse a used folder unless resuming; on resume, refuse a changed config (nothing is written)."""
     stored = out / "config.json"
     if resume and stored.is_file():
-        old, new = read_json(stored, "config"), dataclasses.asdict(cfg)
-        diff = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+        diff = config_diff(read_json(stored, "config"), dataclasses.asdict(cfg))
         if diff:
             raise ValueError(
                 f"{out} was run with a different config (differs in {diff}); resume with the same config "

@@ -5,7 +5,8 @@ Data flows one way: config -> search network (:mod:`.space`) -> architect and sc
 tested result. Everything a run needs to continue (models, optimisers, RNG streams, IP traces, history,
 phase and epoch) is written to ``out/checkpoint.pt`` after every epoch (atomically), so
 :meth:`HRMASRun.run` with ``resume=True`` continues from it and reaches the result of an uninterrupted
-run. Ctrl-C writes the checkpoint and raises :class:`Interrupted`.
+run. Ctrl-C (or a kill) at any point leaves the checkpoint of the last finished epoch, from which the
+interrupted epoch is re-run; :class:`Interrupted` is raised.
 """
 
 from __future__ import annotations
@@ -27,17 +28,17 @@ from ..datasets import SplitData
 from ..training import LossConfig, evaluate, firing_rates, make_loss, make_optimizer, train_epoch
 from .architect import Architect
 from .baselines import random_trial
-from .config import HRMASConfig
+from .config import HRMASConfig, config_diff
 from .genotype import Genotype, check_decisive
 from .retrain import build_classifier, calibrated
-from .schedule import IPWindow, epochs_before, phase_epochs, search_epoch, split_search
+from .schedule import IPWindow, epoch_line, epochs_before, phase_epochs, search_epoch, split_search
 from .space import search_network, weight_parameters
 
 __all__ = ["HRMASRun", "Interrupted"]
 
 
 class Interrupted(Exception):
-    """Raised after Ctrl-C once the checkpoint is written."""
+    """Raised on Ctrl-C; the checkpoint on disk is the last epoch boundary."""
 
 
 class HRMASRun:
@@ -108,9 +109,8 @@ class HRMASRun:
         blob = load_torch(path, map_location=self.device)
         if not isinstance(blob, dict) or "config" not in blob:
             raise ValueError(f"checkpoint {path} is not an HRMAS checkpoint")
-        if blob["config"] != asdict(self.cfg):
-            mine = asdict(self.cfg)
-            diff = sorted(k for k in {*blob["config"], *mine} if blob["config"].get(k) != mine.get(k))
+        diff = config_diff(blob["config"], asdict(self.cfg))
+        if diff:
             raise ValueError(
                 f"checkpoint {path} was written with a different config (differs in {diff}); "
                 "resume with the same config or use a new --out"
@@ -132,13 +132,16 @@ class HRMASRun:
             self.final_sched.load_state_dict(blob["final_sched"])
 
     @contextlib.contextmanager
-    def _save_on_interrupt(self) -> Iterator[None]:
+    def _interruptible(self) -> Iterator[None]:
+        """Ctrl-C keeps the checkpoint of the last finished epoch (written atomically at every epoch
+        boundary), never the half-updated state of the interrupted epoch: that epoch is re-run from its
+        start on resume, so a resumed run equals an uninterrupted one."""
         try:
             yield
         except KeyboardInterrupt:
-            self.save()
             raise Interrupted(
-                f"interrupted: checkpoint saved to {self.checkpoint_path}; continue with --resume"
+                f"interrupted: {self.checkpoint_path} holds the run up to the last finished epoch; "
+                "continue with --resume"
             ) from None
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -146,11 +149,13 @@ class HRMASRun:
         """Run (or, with ``resume``, continue) to the end; returns the result dict."""
         if resume:
             self.load()
+        else:
+            self.save()  # the boundary before the first epoch
         cfg, st = self.cfg, self.state
         lengths = phase_epochs(cfg)
         bar = progress_bar(sum(lengths.values()), self.progress, desc=f"{cfg.search} seed {cfg.seed}")
         bar.update(epochs_before(cfg, st["phase"], st["epoch"]))
-        with self._save_on_interrupt():
+        with self._interruptible():
             while st["phase"] != "done":
                 phase = st["phase"]
                 if st["epoch"] >= lengths[phase]:
@@ -163,7 +168,7 @@ class HRMASRun:
                 st["epoch"] += 1
                 self.save()
                 bar.update(1)
-                bar.set_postfix_str(_postfix(record))
+                bar.set_postfix_str(epoch_line(record))
         bar.close()
         return st["result"]
 
@@ -171,18 +176,10 @@ class HRMASRun:
         cfg, dev = self.cfg, self.device
         if phase == "retrain":
             stats: dict = {}
-            loss = train_epoch(
-                self.final_model,
-                self.data.x_train,
-                self.data.y_train,
-                self.loss_fn,
-                self.final_opt,
-                cfg.batch_size,
-                self.gen,
-                device=dev,
-                scheduler=self.final_sched,
-                stats=stats,
-            )
+            model, opt, sched = self.final_model, self.final_opt, self.final_sched
+            x, y = self.data.x_train, self.data.y_train
+            args = (model, x, y, self.loss_fn, opt, cfg.batch_size, self.gen)
+            loss = train_epoch(*args, device=dev, scheduler=sched, stats=stats)
             return {"train_loss": loss, "rates": stats["rates"], "grad_norm": stats["grad_norm"]}
         st, sv = self.search_train, self.search_valid
         if cfg.search == "random":
@@ -267,14 +264,3 @@ class HRMASRun:
         self.final_opt, self.final_sched = make_optimizer(
             self.final_model.parameters(), cfg.lr, steps, cfg.weight_decay
         )
-
-
-def _postfix(record: dict) -> str:
-    parts = [f"{k}={record[k]:.3f}" for k in ("train_loss", "valid_loss", "valid_acc") if k in record]
-    if "size_probs" in record:
-        parts.append(f"p(v)={max(record['size_probs']):.2f} p(type)={record['type_prob']:.2f}")
-    if "genotype" in record:
-        parts.append(f"v={record['genotype']['motif_size']}")
-    if record.get("rates"):
-        parts.append(f"rate={next(iter(record['rates'].values())):.3f}")
-    return " ".join(parts)

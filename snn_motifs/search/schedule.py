@@ -29,7 +29,15 @@ from .architect import Architect
 from .config import HRMASConfig
 from .space import weight_parameters
 
-__all__ = ["PHASES", "phase_epochs", "epochs_before", "split_search", "IPWindow", "search_epoch"]
+__all__ = [
+    "PHASES",
+    "phase_epochs",
+    "epochs_before",
+    "split_search",
+    "IPWindow",
+    "search_epoch",
+    "epoch_line",
+]
 
 PHASES = ("search_size", "search_types", "retrain", "done")
 
@@ -131,3 +139,15 @@ def search_epoch(
         "valid_acc": acc,
         "alpha_grad_norm": _mean(a_norms),
     }
+
+
+def epoch_line(record: dict) -> str:
+    """One line summing up an epoch's record (the progress bar's postfix)."""
+    parts = [f"{k}={record[k]:.3f}" for k in ("train_loss", "valid_loss", "valid_acc") if k in record]
+    if "size_probs" in record:
+        parts.append(f"p(v)={max(record['size_probs']):.2f} p(type)={record['type_prob']:.2f}")
+    if "genotype" in record:
+        parts.append(f"v={record['genotype']['motif_size']}")
+    if record.get("rates"):
+        parts.append(f"rate={next(iter(record['rates'].values())):.3f}")
+    return " ".join(parts)

@@ -41,7 +41,7 @@ from torch import nn
 
 from ..layers import SpikingLayer
 from ..models import SCMLClassifier
-from ..recurrence import dense_recurrent_matrix
+from ..recurrence import block_tridiagonal_index, dense_recurrent_matrix
 from ..topology import EXCITATORY_INPUT, ConnectionType, MotifTopology, check_motif_size
 from .config import HRMASConfig
 
@@ -63,32 +63,6 @@ def _check_options(n_neurons: int, motif_sizes: Sequence[int]) -> list[int]:
     if len(set(options)) != len(options):
         raise ValueError(f"motif-size options must be distinct, got {options}")
     return sorted(options)
-
-
-def _edge_index(n: int, v: int, block: int, lateral: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flat indices into the ``[M_block, 3, block, block]`` structure for option ``v``'s edges.
-
-    Returns ``(intra_idx [N/v * v * v], lateral_idx [2 * N/v * v])``; lateral edges that would wrap
-    around get index -1.
-    """
-
-    def flat(post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
-        k = post // block
-        d = pre // block - k + 1  # 0: block k-1, 1: block k, 2: block k+1
-        return ((k * 3 + d) * block + post % block) * block + pre % block
-
-    m = n // v
-    k = torch.arange(m).view(m, 1, 1)
-    p = torch.arange(v).view(1, v, 1)
-    q = torch.arange(v).view(1, 1, v)
-    intra = flat((k * v + p).expand(m, v, v), (k * v + q).expand(m, v, v)).reshape(-1)
-    if not lateral:
-        return intra, torch.empty(0, dtype=torch.long)
-    post = (torch.arange(m).view(m, 1) * v + torch.arange(v).view(1, v)).reshape(-1)
-    left, right = post - v, post + v
-    lat_left = torch.where(left >= 0, flat(post, left.clamp(min=0)), torch.full_like(post, -1))
-    lat_right = torch.where(right < n, flat(post, right.clamp(max=n - 1)), torch.full_like(post, -1))
-    return intra, torch.stack([lat_left, lat_right]).reshape(-1)
 
 
 class MixedMotifLayer(SpikingLayer):
@@ -136,7 +110,7 @@ class MixedMotifLayer(SpikingLayer):
             if lateral:
                 self.weights_lateral.append(nn.Parameter(torch.full((2, m, v), init)))
                 self.arch[f"lateral_{v}"] = nn.Parameter(torch.zeros(2, v, len(TYPE_ORDER)))
-            intra_idx, lat_idx = _edge_index(n_neurons, v, self.block, lateral)
+            intra_idx, lat_idx = block_tridiagonal_index(n_neurons, v, self.block, lateral)
             self.register_buffer(f"_idx_intra_{v}", intra_idx, persistent=False)
             self.register_buffer(f"_idx_lateral_{v}", lat_idx, persistent=False)
 
