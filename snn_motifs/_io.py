@@ -9,17 +9,33 @@ name the file and say how to recover when it cannot be parsed. Checkpoints are l
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 import os
 import pickle
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "write_json", "read_json", "save_torch", "load_torch"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_path",
+    "write_json",
+    "read_json",
+    "save_torch",
+    "load_torch",
+    "remove_stale_temps",
+    "fingerprint",
+]
+
+#: name pattern of the temporary files :func:`atomic_write_bytes` creates next to their target
+TEMP_GLOB = ".*.tmp"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -37,6 +53,41 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """For writers that need a file name (HDF5, ...): yields a temporary path in the same folder, moved
+    over ``path`` when the block succeeds and removed when it fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete temporary files a killed writer left in ``folder`` and its subfolders; returns them."""
+    stale = [p for p in Path(folder).rglob(TEMP_GLOB) if p.is_file()] if Path(folder).is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def fingerprint(*tensors: torch.Tensor) -> str:
+    """A short SHA-256 of the tensors' shapes, dtypes and bytes (identifies a data set on resume)."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        digest.update(f"{tuple(t.shape)}{t.dtype}".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()[:16]
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

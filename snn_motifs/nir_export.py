@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._io import atomic_path
 from ._optional import require
 from .layers import SpikingLayer
 from .models import SCMLClassifier, ScSrSNN
@@ -309,7 +310,8 @@ def export_nir(model: nn.Module, path: str | os.PathLike, dt: float = DEFAULT_DT
     """:func:`to_nir` then ``nir.write(path, graph)``; returns the graph."""
     nir = require("nir", "nir", "NIR export")
     graph = to_nir(model, dt, **kwargs)
-    nir.write(os.fspath(path), graph)
+    with atomic_path(path) as tmp:  # a crash never leaves half an HDF5 file behind
+        nir.write(os.fspath(tmp), graph)
     return graph
 
 

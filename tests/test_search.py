@@ -299,7 +299,7 @@ def test_corrupt_and_mismatched_checkpoints(tmp_path):
         HRMASRun(cfg, data, out, progress=False).run(resume=True)
     HRMASRun(cfg, data, tmp_path / "ok", progress=False, log=lambda s: None).run()
     other = HRMASConfig(**{**cfg.__dict__, "lr": 0.02})
-    with pytest.raises(ValueError, match=r"different config \(differs in \['lr'\]\)"):
+    with pytest.raises(ValueError, match=r"different config or data \(differs in \[.lr.\]\)"):
         HRMASRun(other, data, tmp_path / "ok", progress=False).run(resume=True)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         HRMASRun(cfg, data, tmp_path / "nothing", progress=False).run(resume=True)
@@ -510,3 +510,30 @@ def test_sigint_mid_epoch_then_resume_equals_uninterrupted(tmp_path, phase, epoc
         ref = json.loads((tmp_path / "ref" / "seed0" / name).read_text())
         got = json.loads((out / "seed0" / name).read_text())
         assert _strip_seconds(got) == _strip_seconds(ref), name
+
+
+def test_resume_refuses_changed_config_or_data_without_touching_disk(tmp_path):
+    from snn_motifs import search
+
+    cfg, data = _tiny(tmp_path)
+    out = tmp_path / "exp"
+    quiet = dict(data=data, baseline=False, plots=False, progress=False, log=lambda s: None)
+    first = search.run(cfg, out, **quiet)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    changed = HRMASConfig(**{**cfg.__dict__, "hidden": 16, "lr": 0.02})
+    with pytest.raises(ValueError, match=r"different config \(differs in \['hidden', 'lr'\]\)"):
+        search.run(changed, out, resume=True, **quiet)
+    other_data = data._replace(x_train=data.x_train[:100], y_train=data.y_train[:100])
+    with pytest.raises(ValueError, match="different data"):
+        search.run(cfg, out, resume=True, **{**quiet, "data": other_data})
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing written
+    # a truncated artefact is named with the way out; deleting it rebuilds it from the checkpoint
+    result = out / "seed0" / "result.json"
+    result.write_text(result.read_text()[:20])
+    (out / "seed0" / ".history.json.1234.tmp").write_text("{")  # a writer killed mid-write
+    with pytest.raises(ValueError, match=r"result .*result\.json is corrupt.*delete it"):
+        search.run(cfg, out, resume=True, **quiet)
+    result.unlink()
+    again = search.run(cfg, out, resume=True, **quiet)
+    assert again["runs"] == first["runs"] and json.loads(result.read_text()) == first["runs"][0]
+    assert not list(out.rglob(".*.tmp"))

@@ -5,6 +5,7 @@ recurrent baseline, a ``summary.json`` and the figures.
 Folder layout (``out``)::
 
     config.json            the config every seed ran with (checked again on --resume)
+    run_info.json          library version and data fingerprint (checked again on --resume)
     seed<k>/               one HRMASRun each: checkpoint.pt, genotype.json, history.json, result.json
     no_ip/                 --compare-ip: the same search without SpiKL-IP (config.json, seed<k>/)
     dense_baseline.json    the fully connected RSNN of the same size, same training
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .._io import read_json, write_json
+from .._io import fingerprint, read_json, remove_stale_temps, write_json
 from ..datasets import SplitData, load_dataset
 from .baselines import train_dense_baseline, with_ablation
 from .config import HRMASConfig, config_diff, load_config
@@ -71,6 +72,29 @@ def check_folder(out: Path, cfg: HRMASConfig, resume: bool) -> None:
         raise ValueError(
             f"output directory {out} exists; pass --resume to continue it or choose another --out"
         )
+
+
+def provenance(data: SplitData) -> dict:
+    """What a resumed run must share with the original besides the config: the library version and a
+    fingerprint of the data (``--max-train`` or a changed data file change it)."""
+    from .. import __version__
+
+    return {
+        "snn_motifs": __version__,
+        "data": fingerprint(data.x_train, data.y_train, data.x_test, data.y_test),
+    }
+
+
+def check_provenance(out: Path, info: dict, resume: bool) -> None:
+    """On resume, refuse a run folder written by another library version or for other data."""
+    stored = out / "run_info.json"
+    if resume and stored.is_file():
+        diff = config_diff(read_json(stored, "run info"), info)
+        if diff:
+            raise ValueError(
+                f"{out} was run with a different {' and '.join(diff)} ({read_json(stored)} now {info}); "
+                "resume with the same data and library version, or choose another --out"
+            )
 
 
 def run_seeds(
@@ -139,7 +163,11 @@ def run(
     if no_ip is not None:
         check_folder(out / "no_ip", no_ip, resume)
     data = load_data(cfg, max_train) if data is None else data
+    info = provenance(data)
+    check_provenance(out, info, resume)
+    remove_stale_temps(out)
     write_json(out / "config.json", dataclasses.asdict(cfg))
+    write_json(out / "run_info.json", info)
     start = time.perf_counter()
     results = run_seeds(cfg, data, out, range(cfg.seed, cfg.seed + seeds), resume, device, progress, log)
     if no_ip is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .._io import load_torch, save_torch, write_json
+from .._io import fingerprint, load_torch, save_torch, write_json
 from .._progress import progress_bar
 from ..datasets import SplitData
 from ..training import LossConfig, evaluate, firing_rates, make_loss, make_optimizer, train_epoch
@@ -66,6 +66,7 @@ class HRMASRun:
         self.progress, self.log = progress, log
         self.loss_fn = make_loss(LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn))
         self.search_train, self.search_valid = split_search(data, cfg.seed)
+        self.data_fingerprint = fingerprint(data.x_train, data.y_train, data.x_test, data.y_test)
         self.state: dict = {"phase": "search_size", "epoch": 0, "history": [], "genotype": None}
         self.state.update(result=None, random_trials=[])
         torch.manual_seed(cfg.seed)
@@ -88,6 +89,7 @@ class HRMASRun:
         final = self.final_model is not None
         blob = {
             "config": asdict(self.cfg),
+            "data": self.data_fingerprint,
             "state": self.state,
             "model": self.model.state_dict(),
             "fixed_size": self.model.hidden.fixed_size,
@@ -110,9 +112,11 @@ class HRMASRun:
         if not isinstance(blob, dict) or "config" not in blob:
             raise ValueError(f"checkpoint {path} is not an HRMAS checkpoint")
         diff = config_diff(blob["config"], asdict(self.cfg))
+        if blob.get("data") != self.data_fingerprint:
+            diff.append("data")
         if diff:
             raise ValueError(
-                f"checkpoint {path} was written with a different config (differs in {diff}); "
+                f"checkpoint {path} was written with a different config or data (differs in {diff}); "
                 "resume with the same config or use a new --out"
             )
         self.state = blob["state"]
@@ -170,6 +174,8 @@ class HRMASRun:
                 bar.update(1)
                 bar.set_postfix_str(epoch_line(record))
         bar.close()
+        write_json(self.out / "result.json", st["result"])  # (re)written: a lost file is rebuilt on resume
+        write_json(self.out / "history.json", st["history"])
         return st["result"]
 
     def _epoch(self, phase: str) -> dict:
@@ -242,8 +248,6 @@ class HRMASRun:
             if "decision" in st:
                 st["result"]["decision"] = st["decision"]
             st["phase"] = "done"
-            write_json(self.out / "result.json", st["result"])
-            write_json(self.out / "history.json", st["history"])
         st["epoch"] = 0
         self.save()
 
