@@ -15,10 +15,12 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from ._tensorboard import open_log
 from .datasets import batches
 from .layers import SpikingLayer
 from .losses import count_loss, decode_membrane, kernel_loss, membrane_loss, predict
@@ -288,6 +290,7 @@ def fit(
     clip_grad: float | None = 1.0,
     calibrate: bool = True,
     target_rate: float = 0.05,
+    log_dir: str | Path | None = None,
 ) -> dict:
     """Train on ``data`` (a :class:`~snn_motifs.datasets.SplitData`) with the recommended recipe, test once.
 
@@ -298,7 +301,8 @@ def fit(
     samples before training.
 
     Returns ``{"test_acc", "train_loss", "seconds", "input_gain", "history"}``; ``history`` holds one
-    record per epoch (loss, learning rate, firing rate per spiking layer, gradient norms).
+    record per epoch (loss, learning rate, firing rate per spiking layer, gradient norms). With
+    ``log_dir`` (and tensorboard installed) the same numbers go to TensorBoard event files there.
     """
     loss_cfg = objective_of(model, loss)
     loss_fn = make_loss(loss_cfg)
@@ -311,6 +315,7 @@ def fit(
     steps = epochs * math.ceil(len(data.x_train) / batch_size)
     opt, sched = make_optimizer(model.parameters(), lr, steps, weight_decay, schedule)
     losses, history = [], []
+    board = open_log(log_dir)
     start = time.perf_counter()
     for epoch in range(epochs):
         stats: dict = {"lr": opt.param_groups[0]["lr"]}
@@ -331,6 +336,8 @@ def fit(
         )
         stats["loss"] = losses[-1]
         history.append(stats)
+        board.record(stats, epoch + 1, "train")
+        board.neuron_parameters(model, epoch + 1)
         _warn_rates(stats.get("rates", {}), epoch + 1)
         if log:
             rates = " ".join(f"{k}={v:.3f}" for k, v in stats.get("rates", {}).items())
@@ -338,6 +345,8 @@ def fit(
             log(f"epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f} |grad| {grad:.3g} rates {rates}")
     seconds = time.perf_counter() - start
     acc = evaluate(model, data.x_test, data.y_test, loss=loss_cfg, device=device)
+    board.scalars({"test_acc": acc}, epochs, "result")
+    board.close()
     gain = getattr(model, "input_gain", None)
     return {
         "test_acc": acc,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -42,11 +44,11 @@ def test_fit_learns_a_separable_task(spike_fn, readout):
     assert out["train_loss"][-1] < out["train_loss"][0]
 
 
-def test_fit_records_rates_gradients_and_schedule():
+def test_fit_records_rates_gradients_and_schedule(tmp_path):
     data = _data()
     torch.manual_seed(0)
     model = SCMLClassifier(8, 16, 2, 4, neuron=NEURON)
-    out = fit(model, data, epochs=3, batch_size=16, target_rate=0.1)
+    out = fit(model, data, epochs=3, batch_size=16, target_rate=0.1, log_dir=tmp_path / "tb")
     hist = out["history"]
     assert len(hist) == 3 and set(hist[0]["rates"]) == {"hidden"}
     assert all(0 < h["rates"]["hidden"] < 1 and h["grad_norm"] > 0 for h in hist)
@@ -54,6 +56,16 @@ def test_fit_records_rates_gradients_and_schedule():
     assert hist[0]["lr"] == pytest.approx(1e-2) and hist[2]["lr"] < hist[1]["lr"] < hist[0]["lr"]  # cosine
     assert out["input_gain"] == pytest.approx(float(model.input_gain))
     assert "input_gain" in model.state_dict()  # checkpoints keep the calibrated gain
+    if importlib.util.find_spec("tensorboard") is not None:  # the same numbers as TensorBoard scalars
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(tmp_path / "tb"))
+        events.Reload()
+        assert [e.value for e in events.Scalars("train/loss")] == pytest.approx(out["train_loss"])
+        assert [e.value for e in events.Scalars("train/rates/hidden")] == pytest.approx(
+            [h["rates"]["hidden"] for h in hist]
+        )
+        assert events.Scalars("result/test_acc")[0].value == pytest.approx(out["test_acc"])
 
 
 def test_fit_warns_about_a_silent_layer():

@@ -24,6 +24,7 @@ from torch import nn
 
 from .._io import fingerprint, load_torch, save_torch, write_json
 from .._progress import progress_bar
+from .._tensorboard import open_log
 from ..datasets import SplitData
 from ..training import LossConfig, evaluate, firing_rates, make_loss, make_optimizer, train_epoch
 from .architect import Architect
@@ -51,6 +52,7 @@ class HRMASRun:
         device: where the networks run.
         progress: show a tqdm bar (when tqdm is installed).
         log: where one-line messages go.
+        tensorboard: write TensorBoard scalars to ``out/tensorboard`` (when tensorboard is installed).
     """
 
     def __init__(
@@ -61,9 +63,10 @@ class HRMASRun:
         device: str = "cpu",
         progress: bool = True,
         log: Callable[[str], None] = print,
+        tensorboard: bool = True,
     ) -> None:
         self.cfg, self.data, self.out, self.device = cfg, data, Path(out), torch.device(device)
-        self.progress, self.log = progress, log
+        self.progress, self.log, self.tensorboard = progress, log, tensorboard
         self.loss_fn = make_loss(LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn))
         self.search_train, self.search_valid = split_search(data, cfg.seed)
         self.data_fingerprint = fingerprint(data.x_train, data.y_train, data.x_test, data.y_test)
@@ -159,7 +162,8 @@ class HRMASRun:
         lengths = phase_epochs(cfg)
         bar = progress_bar(sum(lengths.values()), self.progress, desc=f"{cfg.search} seed {cfg.seed}")
         bar.update(epochs_before(cfg, st["phase"], st["epoch"]))
-        with self._interruptible():
+        board = open_log(self.out / "tensorboard" if self.tensorboard else None)
+        with self._interruptible(), contextlib.closing(board):
             while st["phase"] != "done":
                 phase = st["phase"]
                 if st["epoch"] >= lengths[phase]:
@@ -171,8 +175,13 @@ class HRMASRun:
                 st["history"].append(record)
                 st["epoch"] += 1
                 self.save()
+                step = len(st["history"])
+                labels = {"size_probs": [f"v={v}" for v in cfg.effective_options()]}
+                board.record(record, step, phase, labels)
+                board.neuron_parameters(self.final_model if phase == "retrain" else self.model, step)
                 bar.update(1)
                 bar.set_postfix_str(epoch_line(record))
+            board.scalars({"test_acc": st["result"]["test_acc"]}, len(st["history"]), "result")
         bar.close()
         write_json(self.out / "result.json", st["result"])  # (re)written: a lost file is rebuilt on resume
         write_json(self.out / "history.json", st["history"])
