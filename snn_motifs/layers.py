@@ -19,6 +19,7 @@ from torch import nn
 
 from ._checks import check_positive_int
 from .adapters import get_adapter
+from .aliases import apply_aliases
 from .fused_kernel import MotifLIFSequence, supports_fused
 from .neuron import LIFState, NeuronParameters
 from .recurrence import from_motif_layout, recurrent_current, to_motif_layout
@@ -73,14 +74,17 @@ class SpikingLayer(nn.Module):
             call); set False (or ``layer.check_inputs = False``) for speed once the pipeline is trusted.
         fused: let :meth:`run` use the fused sequence kernel when possible (native backend, a
             :class:`~snn_motifs.surrogate.SurrogateSpike`, no step hooks). Results are identical.
+        beta, threshold, spike_grad, method: snnTorch's and Norse's names for the membrane decay
+            (``tau_mem = 1/(1 - beta)``), ``v_threshold`` and ``spike_fn`` (:mod:`snn_motifs.aliases`).
 
     Feed-forward weights use He-normal initialisation (the HRMAS paper, sec 3.1.3).
 
     Step API (snnTorch-tutorial style)::
 
-        state = layer.init_state(batch_size)
+        state = layer.init_state(batch_size)         # or layer.init_leaky(): None, zero-filled at step 0
         for t in range(num_steps):
             spk, state = layer(x[t], state)
+            # spk, mem, state = layer(x[t], state, return_mem=True)   # snnTorch's spk, mem = lif(x, mem)
 
     Sequence API: ``spikes, state = layer.run(x)`` with ``x`` ``[T, B, F]``.
     """
@@ -99,8 +103,15 @@ class SpikingLayer(nn.Module):
         batch_first: bool = False,
         check_inputs: bool = True,
         fused: bool = True,
+        beta: float | None = None,
+        threshold: float | None = None,
+        spike_grad: str | Callable | None = None,
+        method: str | None = None,
     ) -> None:
         super().__init__()
+        neuron, spike_fn = apply_aliases(
+            neuron, spike_fn, beta=beta, threshold=threshold, spike_grad=spike_grad, method=method
+        )
         check_positive_int("in_features", in_features)
         check_positive_int("n_neurons", n_neurons)
         self.in_features = in_features
@@ -147,6 +158,11 @@ class SpikingLayer(nn.Module):
         dtype = dtype if dtype is not None else self.fc.weight.dtype
         return self.neurons.init_state(batch_size, device, dtype)
 
+    def init_leaky(self) -> None:
+        """snnTorch's ``mem = lif.init_leaky()``: returns None, which the first step replaces by a zero
+        state of the input's batch size (the state stays explicit; there is nothing to ``reset_mem``)."""
+        return None
+
     # -- validation -------------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor, rank: int, what: str, batch_first: bool = False) -> None:
         _check_float_tensor(x, what)
@@ -186,8 +202,9 @@ class SpikingLayer(nn.Module):
         return state
 
     # -- step API ---------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, state: LIFState | None = None) -> tuple[torch.Tensor, LIFState]:
-        """One time step: ``x`` ``[B, F]`` -> spikes ``[B, N]`` and the new state."""
+    def forward(self, x: torch.Tensor, state: LIFState | None = None, return_mem: bool = False):
+        """One time step: ``x`` ``[B, F]`` -> spikes ``[B, N]`` and the new state; with ``return_mem``
+        ``(spikes, membrane [B, N], state)`` (the membrane after the reset, ``state.v``)."""
         if self.check_inputs:
             self._check_input(x, 2, "input x[t]")
         if state is None:
@@ -196,7 +213,8 @@ class SpikingLayer(nn.Module):
             self._check_state(state, x.shape[0])
         intra, lateral = self.recurrent_weights()
         ff = to_motif_layout(self.fc(x), self.motif_size)
-        return self._step(ff, state, intra, lateral)
+        spikes, state = self._step(ff, state, intra, lateral)
+        return (spikes, state.v, state) if return_mem else (spikes, state)
 
     def _step(
         self,

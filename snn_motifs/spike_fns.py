@@ -26,6 +26,9 @@ __all__ = ["SPIKE_FUNCTIONS", "register_spike_fn", "available_spike_fns", "resol
 
 SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 
+#: slope of Norse's SuperSpike: Norse 1.1's backward is ``1 / (|x| + 1)^2`` whatever ``alpha`` it is given
+NORSE_SUPERSPIKE_SLOPE = 1.0
+
 #: name -> factory: called without arguments, it returns a fresh spike function ``f(u - V_th) -> spikes``
 SPIKE_FUNCTIONS: dict[str, Callable[[], SpikeFn]] = {
     "atan": ATan,
@@ -35,6 +38,10 @@ SPIKE_FUNCTIONS: dict[str, Callable[[], SpikeFn]] = {
     "tssl_stateless": TSSLStateless,
     "tssl": TSSLBP,
     "tssl_authors": TSSLBP.authors,
+    # the same functions under snnTorch's and Norse's names
+    "triangular": Triangle,  # snntorch.surrogate.triangular
+    "super": lambda: FastSigmoid(NORSE_SUPERSPIKE_SLOPE),  # Norse method="super" (SuperSpike)
+    "superspike": lambda: FastSigmoid(NORSE_SUPERSPIKE_SLOPE),
 }
 
 

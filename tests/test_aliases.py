@@ -1,0 +1,67 @@
+"""snnTorch's and Norse's names (beta, threshold, spike_grad, method, init_leaky, the membrane from the
+step) checked against snnTorch's and Norse's own neurons."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snn_motifs import SCML, NeuronParameters, SpikingLinear, resolve_spike_fn
+from snn_motifs.surrogate import FastSigmoid
+
+
+def test_snntorch_names_reproduce_snn_leaky():
+    """SpikingLinear(beta=, threshold=, spike_grad=) stepped with return_mem equals the snnTorch tutorial
+    loop ``cur = fc(x); spk, mem = lif(cur, mem)`` (no synaptic filter: tau_syn = 1, R = tau)."""
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(0)
+    beta, threshold = 0.9, 0.5
+    neuron = NeuronParameters(tau_syn=1.0, resistance=1 / (1 - beta))
+    layer = SpikingLinear(
+        6, 20, beta=beta, threshold=threshold, spike_grad=snn.surrogate.atan(), neuron=neuron
+    )
+    lif = snn.Leaky(beta=beta, threshold=threshold, reset_mechanism="zero", reset_delay=False)
+    x = torch.rand(30, 4, 6) * 1.5
+    state, mem = layer.init_leaky(), lif.init_leaky()
+    assert state is None
+    fired = 0
+    for t in range(x.shape[0]):
+        spk, v, state = layer(x[t], state, return_mem=True)
+        spk_ref, mem = lif(layer.fc(x[t]), mem)
+        assert torch.equal(spk, spk_ref)
+        torch.testing.assert_close(v, mem, rtol=1e-5, atol=1e-6)
+        assert v is state.v
+        fired += int(spk.sum())
+    assert fired > 0
+    assert layer.neurons.params.tau_mem == pytest.approx(10.0) and layer.neurons.v_threshold == threshold
+
+
+def test_norse_method_names_are_norse_superspike():
+    norse_threshold = pytest.importorskip("norse.torch.functional.threshold")
+    fn = resolve_spike_fn("superspike")
+    assert fn == FastSigmoid(1.0) and resolve_spike_fn("super") == fn  # Norse 1.1 ignores alpha
+    x = torch.linspace(-1, 1, 201, dtype=torch.float64, requires_grad=True)
+    ours = torch.autograd.grad(fn(x).sum(), x)[0]
+    x2 = x.detach().clone().requires_grad_()
+    theirs = torch.autograd.grad(norse_threshold.threshold(x2, "super", 100.0).sum(), x2)[0]
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=0)
+    torch.manual_seed(0)
+    native = SCML(5, 16, 4, method="super")
+    pytest.importorskip("norse")
+    norse = SCML(5, 16, 4, method="superspike", backend="norse")
+    norse.load_state_dict(native.state_dict())
+    xs = torch.rand(25, 3, 5) * 2
+    s_native, _ = native.run(xs)
+    s_norse, _ = norse.run(xs)
+    assert torch.equal(s_native, s_norse) and s_native.sum() > 0
+
+
+def test_alias_conflicts_and_bad_values_are_refused():
+    with pytest.raises(ValueError, match="spike_fn and spike_grad"):
+        SpikingLinear(3, 4, spike_fn="atan", spike_grad="sigmoid")
+    with pytest.raises(ValueError, match="beta must be a number in \\[0, 1\\)"):
+        SpikingLinear(3, 4, beta=1.0)
+    with pytest.raises(ValueError, match="unknown spike function 'superspikes'"):
+        SpikingLinear(3, 4, method="superspikes")
+    layer = SpikingLinear(3, 4, beta=0.75, neuron=NeuronParameters(tau_syn=4.0))
+    assert layer.neurons.params.tau_mem == pytest.approx(4.0) and layer.neurons.params.tau_syn == 4.0
