@@ -65,3 +65,19 @@ def test_alias_conflicts_and_bad_values_are_refused():
         SpikingLinear(3, 4, method="superspikes")
     layer = SpikingLinear(3, 4, beta=0.75, neuron=NeuronParameters(tau_syn=4.0))
     assert layer.neurons.params.tau_mem == pytest.approx(4.0) and layer.neurons.params.tau_syn == 4.0
+
+
+def test_readme_quickstart_runs_as_written():
+    """The README's quickstart (snnTorch tutorial 5 with SC-ML) executes verbatim."""
+    import re
+    from pathlib import Path
+
+    pytest.importorskip("snntorch")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Quickstart") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    torch.manual_seed(0)
+    exec(compile(code, "README quickstart", "exec"), namespace)
+    spk, mem = namespace["spk_rec"], namespace["mem_rec"]
+    assert spk.shape == mem.shape == (25, 128, 10) and spk.sum() > 0
