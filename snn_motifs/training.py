@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,10 +111,17 @@ def firing_rates(model: nn.Module) -> dict[str, float]:
     }
 
 
+def _batches(x, y, batch_size: int, shuffle: bool, generator):
+    """Time-first batches from sample-first tensors, or the batches of a loader (``y`` None)."""
+    if y is None:
+        return iter(x)
+    return batches(x, y, batch_size, shuffle=shuffle, generator=generator)
+
+
 def train_epoch(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    x: torch.Tensor | Iterable,
+    y: torch.Tensor | None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer,
     batch_size: int,
@@ -126,6 +133,9 @@ def train_epoch(
 ) -> float:
     """One shuffled pass; returns the mean loss. ``model(x [T, B, C]) -> outputs [T, B, classes]``.
 
+    ``x``/``y`` are sample-first tensors ``[n, T, C]``/``[n]`` (shuffled with ``generator``), or ``x`` is a
+    loader of time-first batches (:func:`snn_motifs.loaders.sequence_loader`) and ``y`` None.
+
     ``scheduler`` is stepped after every optimiser step. If ``stats`` is a dict it receives the epoch's
     mean firing rate per spiking layer (``"rates"``) and the mean gradient norm before clipping,
     overall (``"grad_norm"``) and per top-level module (``"grad_norms"``).
@@ -135,7 +145,7 @@ def train_epoch(
     rates: dict[str, float] = {}
     norms: dict[str, float] = {}
     grad_total = 0.0
-    for xb, yb in batches(x, y, batch_size, shuffle=True, generator=generator):
+    for xb, yb in _batches(x, y, batch_size, True, generator):
         xb, yb = xb.to(device), yb.to(device)
         loss = loss_fn(model(xb), yb)
         optimizer.zero_grad(set_to_none=True)
@@ -167,8 +177,8 @@ def train_epoch(
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    x: torch.Tensor | Iterable,
+    y: torch.Tensor | None,
     batch_size: int = 256,
     tau_syn: float | None = None,
     device: torch.device | str = "cpu",
@@ -176,16 +186,18 @@ def evaluate(
 ) -> float:
     """Accuracy of the model's readout (:func:`make_predict`; see :func:`objective_of` for which one).
 
-    ``tau_syn`` overrides the PSC constant of a spiking readout's prediction."""
+    ``tau_syn`` overrides the PSC constant of a spiking readout's prediction; ``x`` may be a loader of
+    time-first batches with ``y`` None."""
     cfg = objective_of(model, loss)
     if tau_syn is not None:
         cfg = LossConfig(**{**vars(cfg), "tau_syn": tau_syn})
     rule = make_predict(cfg)
     model.eval()
-    correct = 0
-    for xb, yb in batches(x, y, batch_size):
+    correct = total = 0
+    for xb, yb in _batches(x, y, batch_size, False, None):
         correct += int((rule(model(xb.to(device))).cpu() == yb).sum())
-    return correct / max(len(y), 1)
+        total += len(yb)
+    return correct / max(total, 1)
 
 
 def first_spiking_layer(model: nn.Module) -> SpikingLayer:
@@ -274,6 +286,28 @@ def _warn_rates(rates: dict[str, float], epoch: int) -> None:
             )
 
 
+def _train_test(data) -> tuple[tuple, tuple]:
+    """``((x_train, y_train), (x_test, y_test))``, or ``((train_loader, None), (test_loader, None))``."""
+    if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], torch.Tensor):
+        return (data[0], None), (data[1], None)
+    return (data.x_train, data.y_train), (data.x_test, data.y_test)
+
+
+def _first_samples(x, y, n: int) -> torch.Tensor:
+    """Up to ``n`` sample-first training inputs ``[n, T, C]`` for the input-gain calibration."""
+    if y is not None:
+        return x[:n]
+    parts, count = [], 0
+    for xb, _ in x:
+        parts.append(xb.transpose(0, 1))
+        count += len(parts[-1])
+        if count >= n:
+            break
+    width = max(p.shape[1] for p in parts)
+    padded = [torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1])) for p in parts]
+    return torch.cat(padded)[:n]
+
+
 def fit(
     model: nn.Module,
     data,
@@ -292,7 +326,10 @@ def fit(
     target_rate: float = 0.05,
     log_dir: str | Path | None = None,
 ) -> dict:
-    """Train on ``data`` (a :class:`~snn_motifs.datasets.SplitData`) with the recommended recipe, test once.
+    """Train on ``data`` with the recommended recipe, test once. ``data`` is a
+    :class:`~snn_motifs.datasets.SplitData` of tensors or a pair ``(train_loader, test_loader)`` of
+    loaders yielding time-first batches (:mod:`snn_motifs.loaders`; they own batching and shuffling, so
+    ``batch_size`` and ``seed`` do not apply to them).
 
     Recipe (defaults chosen by measurement, README "Accuracy"): AdamW (``lr``, ``weight_decay``), a
     cosine schedule to 0 over all steps (``schedule="constant"`` to switch it off), gradient-norm clipping
@@ -310,9 +347,11 @@ def fit(
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     model.to(device)
+    train, test = _train_test(data)
     if calibrate and isinstance(getattr(model, "input_gain", None), torch.Tensor):
-        calibrate_input_gain(model, data.x_train[:CALIBRATION_SAMPLES], target_rate)
-    steps = epochs * math.ceil(len(data.x_train) / batch_size)
+        calibrate_input_gain(model, _first_samples(train[0], train[1], CALIBRATION_SAMPLES), target_rate)
+    n_batches = len(train[0]) if train[1] is None else math.ceil(len(train[0]) / batch_size)
+    steps = epochs * n_batches
     opt, sched = make_optimizer(model.parameters(), lr, steps, weight_decay, schedule)
     losses, history = [], []
     board = open_log(log_dir)
@@ -322,8 +361,7 @@ def fit(
         losses.append(
             train_epoch(
                 model,
-                data.x_train,
-                data.y_train,
+                *train,
                 loss_fn,
                 opt,
                 batch_size,
@@ -344,7 +382,7 @@ def fit(
             grad = stats["grad_norm"]
             log(f"epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f} |grad| {grad:.3g} rates {rates}")
     seconds = time.perf_counter() - start
-    acc = evaluate(model, data.x_test, data.y_test, loss=loss_cfg, device=device)
+    acc = evaluate(model, *test, loss=loss_cfg, device=device)
     board.scalars({"test_acc": acc}, epochs, "result")
     board.close()
     gain = getattr(model, "input_gain", None)
