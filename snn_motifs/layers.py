@@ -177,6 +177,8 @@ class SpikingLayer(nn.Module):
                 f"{what} has dtype {x.dtype} but the layer's weights are {self.fc.weight.dtype}; "
                 f"convert one of them (x.to({self.fc.weight.dtype}) or layer.to({x.dtype}))"
             )
+        if torch.compiler.is_compiling():  # a data-dependent check would break the graph: skipped
+            return
         if not bool(torch.isfinite(x).all()):
             bad = int((~torch.isfinite(x)).sum())
             raise ValueError(

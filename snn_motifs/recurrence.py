@@ -19,6 +19,9 @@ from .topology import ConnectionType, MotifTopology
 
 __all__ = [
     "effective_weights",
+    "type_masks",
+    "signed_from_masks",
+    "lateral_types",
     "signed_weights",
     "add_recurrent_",
     "add_recurrent_t_",
@@ -31,19 +34,44 @@ __all__ = [
 ]
 
 
-def signed_weights(raw: torch.Tensor, types: torch.Tensor, inhibitory: float | None = None) -> torch.Tensor:
-    """Apply the connection types to raw per-edge weights (the HRMAS paper section 3.1.3).
+def type_masks(types: torch.Tensor) -> torch.Tensor:
+    """``[3, ...]`` float masks (excitatory, inhibitory, free) of a tensor of connection types."""
+    return torch.stack(
+        [
+            types == int(ConnectionType.EXCITATORY),
+            types == int(ConnectionType.INHIBITORY),
+            types == int(ConnectionType.FREE),
+        ]
+    ).to(torch.get_default_dtype())
+
+
+def signed_from_masks(
+    raw: torch.Tensor, masks: torch.Tensor, inhibitory: float | None = None
+) -> torch.Tensor:
+    """Signed weights from raw per-edge weights and :func:`type_masks` (the HRMAS paper section 3.1.3).
 
     Excitatory: ``|raw|`` (kept positive, trained); inhibitory: ``-|raw|`` (kept negative, trained), or
-    the constant ``inhibitory`` when given (the paper's fixed -2 is :data:`INHIBITORY_WEIGHT`; no
-    gradient then); none: 0; free: ``raw``. ``types`` broadcasts against ``raw``.
+    the constant ``inhibitory`` when given (the paper's fixed -2 is
+    :data:`~snn_motifs.topology.INHIBITORY_WEIGHT`; no gradient then); none: 0; free: ``raw``.
     """
-    exc = (types == ConnectionType.EXCITATORY).to(raw.dtype)
-    free = (types == ConnectionType.FREE).to(raw.dtype)
-    inh = (types == ConnectionType.INHIBITORY).to(raw.dtype)
+    exc, inh, free = masks[0], masks[1], masks[2]
     if inhibitory is None:
         return (exc - inh) * raw.abs() + free * raw
     return exc * raw.abs() + free * raw + inh * float(inhibitory)
+
+
+def signed_weights(raw: torch.Tensor, types: torch.Tensor, inhibitory: float | None = None) -> torch.Tensor:
+    """:func:`signed_from_masks` for a tensor of connection types broadcasting against ``raw``."""
+    return signed_from_masks(raw, type_masks(types.to(raw.device)).to(raw.dtype), inhibitory)
+
+
+def lateral_types(topology: MotifTopology, n_motifs: int) -> torch.Tensor:
+    """The lateral pattern repeated over ``n_motifs`` motifs ``[2, M, v]``, with the edges off the layer's
+    ends (no left neighbour of the first motif, no right one of the last) set to none."""
+    types = topology.lateral.unsqueeze(1).expand(2, n_motifs, topology.motif_size).clone()
+    types[0, 0] = ConnectionType.NONE
+    types[1, -1] = ConnectionType.NONE
+    return types
 
 
 def effective_weights(
@@ -53,16 +81,11 @@ def effective_weights(
     inhibitory: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Signed intra ``[M, v, v]`` and lateral ``[2, M, v]`` weights, boundary lateral edges zeroed
-    (``inhibitory`` as in :func:`signed_weights`)."""
-    types = topology.intra.to(intra_raw.device)
-    intra = signed_weights(intra_raw, types.unsqueeze(0), inhibitory)
+    (``inhibitory`` as in :func:`signed_from_masks`)."""
+    intra = signed_weights(intra_raw, topology.intra.unsqueeze(0), inhibitory)
     if lateral_raw is None:
         return intra, None
-    lat_types = topology.lateral.to(lateral_raw.device).unsqueeze(1).expand_as(lateral_raw).clone()
-    lat_types[0, 0] = ConnectionType.NONE  # first motif has no left neighbour
-    lat_types[1, -1] = ConnectionType.NONE  # last motif has no right neighbour
-    lateral = signed_weights(lateral_raw, lat_types, inhibitory)
-    return intra, lateral
+    return intra, signed_weights(lateral_raw, lateral_types(topology, lateral_raw.shape[1]), inhibitory)
 
 
 def to_motif_layout(x: torch.Tensor, motif_size: int) -> torch.Tensor:

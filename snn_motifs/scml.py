@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .layers import SpikingLayer
-from .recurrence import dense_recurrent_matrix, effective_weights
+from .recurrence import dense_recurrent_matrix, lateral_types, signed_from_masks, type_masks
 from .topology import EXCITATORY_INIT, ConnectionType, MotifTopology, check_motif_size, initial_weights
 
 __all__ = ["SCML", "SelfRecurrent"]
@@ -76,12 +76,18 @@ class SCML(SpikingLayer):
         super().__init__(in_features, n_neurons, **kwargs)
         self.topology = topology
         self.inhibitory_weight = None if inhibitory_weight is None else float(inhibitory_weight)
-        intra, lateral = initial_weights(topology, n_neurons // topology.motif_size, recurrent_init)
+        n_motifs = n_neurons // topology.motif_size
+        intra, lateral = initial_weights(topology, n_motifs, recurrent_init)
         self.intra_weight = nn.Parameter(intra)
+        # the types as float masks, built once (buffers follow .to(); tracing and compiling see tensors)
+        self.register_buffer("_intra_masks", type_masks(topology.intra.unsqueeze(0)), persistent=False)
         if topology.has_lateral and n_neurons > topology.motif_size:
             self.lateral_weight = nn.Parameter(lateral)
+            masks = type_masks(lateral_types(topology, n_motifs))
+            self.register_buffer("_lateral_masks", masks, persistent=False)
         else:
             self.register_parameter("lateral_weight", None)
+            self.register_buffer("_lateral_masks", None, persistent=False)
 
     # -- structure --------------------------------------------------------------------------------
     @property
@@ -90,9 +96,11 @@ class SCML(SpikingLayer):
 
     def recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Signed weights after the types: intra ``[M, v, v]`` and lateral ``[2, M, v]`` (or None)."""
-        return effective_weights(
-            self.intra_weight, self.lateral_weight, self.topology, self.inhibitory_weight
-        )
+        inhibitory = self.inhibitory_weight
+        intra = signed_from_masks(self.intra_weight, self._intra_masks, inhibitory)
+        if self.lateral_weight is None:
+            return intra, None
+        return intra, signed_from_masks(self.lateral_weight, self._lateral_masks, inhibitory)
 
     def recurrent_matrix(self) -> torch.Tensor:
         """Dense ``[N, N]`` ``[post, pre]`` recurrent matrix, for plots and tests only (O(N^2))."""

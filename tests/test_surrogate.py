@@ -62,6 +62,7 @@ def test_spike_fn_registry_names_and_user_registration(monkeypatch):
 
     monkeypatch.setattr(spike_fns, "SPIKE_FUNCTIONS", dict(spike_fns.SPIKE_FUNCTIONS))  # undone after
     builtin = ["atan", "fast_sigmoid", "sigmoid", "triangle", "tssl", "tssl_authors", "tssl_stateless"]
+    builtin += ["super", "superspike", "triangular"]  # Norse's and snnTorch's names (snn_motifs.aliases)
     assert spike_fns.available_spike_fns() == sorted(builtin)
     assert isinstance(resolve_spike_fn("tssl"), TSSLBP) and resolve_spike_fn("tssl").bound == 1.0
     assert resolve_spike_fn("tssl_authors").bound == 8.0
