@@ -26,7 +26,7 @@ from .._io import fingerprint, load_torch, save_torch, write_json
 from .._progress import progress_bar
 from .._tensorboard import open_log
 from ..datasets import SplitData
-from ..training import LossConfig, evaluate, firing_rates, make_loss, make_optimizer, train_epoch
+from ..training import LossConfig, evaluate, make_loss, make_optimizer, train_epoch
 from .architect import Architect
 from .baselines import random_trial
 from .config import HRMASConfig, config_diff
@@ -88,23 +88,24 @@ class HRMASRun:
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.pt"
 
-    def save(self) -> None:
-        final = self.final_model is not None
-        blob = {
-            "config": asdict(self.cfg),
-            "data": self.data_fingerprint,
-            "state": self.state,
-            "model": self.model.state_dict(),
-            "fixed_size": self.model.hidden.fixed_size,
-            "w_opt": self.w_opt.state_dict(),
-            "a_opt": self.architect.state_dict(),
-            "rng": torch.get_rng_state(),
-            "gen": self.gen.get_state(),
-            "ip": None if self.ip is None else self.ip.state_dict(),
-            "final_model": self.final_model.state_dict() if final else None,
-            "final_opt": self.final_opt.state_dict() if final else None,
-            "final_sched": self.final_sched.state_dict() if final else None,
+    def _parts(self) -> dict:
+        """Everything with a ``state_dict`` a checkpoint holds (None where not built yet)."""
+        return {
+            "model": self.model,
+            "w_opt": self.w_opt,
+            "a_opt": self.architect,
+            "ip": self.ip,
+            "final_model": self.final_model,
+            "final_opt": self.final_opt,
+            "final_sched": self.final_sched,
         }
+
+    def save(self) -> None:
+        blob = {k: None if part is None else part.state_dict() for k, part in self._parts().items()}
+        blob.update(config=asdict(self.cfg), data=self.data_fingerprint, state=self.state)
+        blob.update(
+            fixed_size=self.model.hidden.fixed_size, rng=torch.get_rng_state(), gen=self.gen.get_state()
+        )
         save_torch(blob, self.checkpoint_path)
 
     def load(self) -> None:
@@ -114,9 +115,9 @@ class HRMASRun:
         blob = load_torch(path, map_location=self.device)
         if not isinstance(blob, dict) or "config" not in blob:
             raise ValueError(f"checkpoint {path} is not an HRMAS checkpoint")
-        diff = config_diff(blob["config"], asdict(self.cfg))
-        if blob.get("data") != self.data_fingerprint:
-            diff.append("data")
+        diff = config_diff(blob["config"], asdict(self.cfg)) + (
+            ["data"] if blob.get("data") != self.data_fingerprint else []
+        )
         if diff:
             raise ValueError(
                 f"checkpoint {path} was written with a different config or data (differs in {diff}); "
@@ -125,18 +126,13 @@ class HRMASRun:
         self.state = blob["state"]
         if blob["fixed_size"] is not None:
             self.model.hidden.fix_motif_size(blob["fixed_size"])
-        self.model.load_state_dict(blob["model"])
-        self.w_opt.load_state_dict(blob["w_opt"])
-        self.architect.load_state_dict(blob["a_opt"])
-        torch.set_rng_state(blob["rng"].cpu())
-        self.gen.set_state(blob["gen"].cpu())
-        if self.ip is not None:
-            self.ip.load_state_dict(blob["ip"])
         if blob["final_model"] is not None:
             self._build_final(Genotype.from_dict(self.state["genotype"]), reinit=False)
-            self.final_model.load_state_dict(blob["final_model"])
-            self.final_opt.load_state_dict(blob["final_opt"])
-            self.final_sched.load_state_dict(blob["final_sched"])
+        for key, part in self._parts().items():
+            if part is not None:
+                part.load_state_dict(blob[key])
+        torch.set_rng_state(blob["rng"].cpu())
+        self.gen.set_state(blob["gen"].cpu())
 
     @contextlib.contextmanager
     def _interruptible(self) -> Iterator[None]:
@@ -202,27 +198,8 @@ class HRMASRun:
             self.state["random_trials"].append(trial)
             return {"valid_acc": trial["valid_acc"], "genotype": trial["genotype"]}
         warm_up = phase == "search_size" and self.state["epoch"] < cfg.arch_warmup
-        record = search_epoch(
-            self.model,
-            self.architect,
-            self.w_opt,
-            self.loss_fn,
-            st,
-            sv,
-            cfg,
-            self.gen,
-            self.ip,
-            dev,
-            not warm_up,
-        )
-        hidden = self.model.hidden
-        record.update(
-            size_probs=hidden.size_probabilities().tolist(),
-            type_prob=hidden.type_confidence(),
-            genotype=hidden.genotype_topology().to_dict(),
-        )
-        record["rates"] = firing_rates(self.model)
-        return record
+        args = (self.model, self.architect, self.w_opt, self.loss_fn, st, sv, cfg, self.gen, self.ip, dev)
+        return search_epoch(*args, update_arch=not warm_up)
 
     def _finish_phase(self, phase: str) -> None:
         """The step between phases: fix the motif size, discretise and rebuild, or test."""
@@ -235,10 +212,9 @@ class HRMASRun:
         elif phase == "search_types":
             genotype = self.discretise()
             if cfg.search == "hrmas":
+                hidden = self.model.hidden
                 st["decision"] = check_decisive(
-                    st.get("size_prob", 1.0),
-                    self.model.hidden.type_confidence(),
-                    len(self.model.hidden.options),
+                    st.get("size_prob", 1.0), hidden.type_confidence(), len(hidden.options)
                 )
                 if not st["decision"]["decisive"]:
                     warnings.warn(st["decision"]["message"], RuntimeWarning, stacklevel=2)

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..datasets import SplitData, batches
 from ..spikl_ip import SpiKLIP
-from ..training import evaluate
+from ..training import evaluate, firing_rates
 from .architect import Architect
 from .config import HRMASConfig
 from .space import weight_parameters
@@ -112,9 +112,10 @@ def search_epoch(
     device: torch.device | str = "cpu",
     update_arch: bool = True,
 ) -> dict:
-    """One epoch of Algorithm 1 over paired search-train / search-validation batches; returns the mean
-    losses, the mean norm of the alpha gradients and the search-validation accuracy. ``update_arch=False``
-    skips step (a) (the warm-up of the weights)."""
+    """One epoch of Algorithm 1 over paired search-train / search-validation batches; returns its record:
+    mean losses, search-validation accuracy, mean alpha-gradient norm, the motif-size probabilities, the
+    mean largest type probability, the current argmax genotype and the firing rates.
+    ``update_arch=False`` skips step (a) (the warm-up of the weights)."""
     model.train()
     w_losses, v_losses, a_norms = [], [], []
     train = batches(search_train.x_train, search_train.y_train, cfg.batch_size, shuffle=True, generator=gen)
@@ -133,11 +134,16 @@ def search_epoch(
         if ip is not None:  # (c)
             ip.run(model, search_train, gen, device)
     acc = evaluate(model, search_valid.x_train, search_valid.y_train, tau_syn=cfg.tau_syn, device=device)
+    hidden = model.hidden
     return {
         "train_loss": _mean(w_losses),
         "valid_loss": _mean(v_losses),
         "valid_acc": acc,
         "alpha_grad_norm": _mean(a_norms),
+        "size_probs": hidden.size_probabilities().tolist(),
+        "type_prob": hidden.type_confidence(),
+        "genotype": hidden.genotype_topology().to_dict(),
+        "rates": firing_rates(model),
     }
 
 
