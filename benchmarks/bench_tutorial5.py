@@ -53,8 +53,9 @@ def load(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class Net(nn.Module):
-    """Tutorial 5's network; ``hidden`` is "leaky", "rleaky", "scml" (Leaky-equivalent neuron) or
-    "scml-default" (the library's default neuron)."""
+    """Tutorial 5's network; ``hidden`` is "leaky", "rleaky", "scml" (Leaky-equivalent neuron, native
+    backend), "scml-snntorch" / "scml-norse" (the same on the snnTorch / Norse backend) or "scml-default"
+    (the library's default neuron)."""
 
     def __init__(self, hidden: str) -> None:
         super().__init__()
@@ -70,8 +71,10 @@ class Net(nn.Module):
             )
         else:
             tau = 1.0 / (1.0 - BETA)
-            neuron = NeuronParameters(tau_mem=tau, tau_syn=1.0, resistance=tau) if hidden == "scml" else None
-            self.scml = SCML(784, HIDDEN, motif_size=8, neuron=neuron)
+            default = hidden == "scml-default"
+            neuron = None if default else NeuronParameters(tau_mem=tau, tau_syn=1.0, resistance=tau)
+            backend = hidden.split("-")[1] if hidden in ("scml-snntorch", "scml-norse") else "native"
+            self.scml = SCML(784, HIDDEN, motif_size=8, neuron=neuron, backend=backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mem2 = self.lif2.init_leaky()
@@ -120,13 +123,13 @@ def run(kind: str, seed: int, data, batch: int, limit: int | None) -> dict:
         for i in range(0, len(xte), 1000):
             spk, _ = net(xte[i : i + 1000])
             correct += int((spk.sum(0).argmax(-1) == yte[i : i + 1000]).sum())
-    return {"acc": correct / len(xte), "seconds": seconds}
+    return {"acc": correct / len(xte), "seconds": seconds, "ms_per_batch": 1e3 * seconds / -(-n // batch)}
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--models", default="leaky,rleaky,scml,scml-default")
+    ap.add_argument("--models", default="leaky,rleaky,scml,scml-snntorch,scml-norse,scml-default")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--limit", type=int, help="train on the first LIMIT samples only (smoke test)")
@@ -141,8 +144,10 @@ def main(argv=None) -> dict:
         runs = []
         for seed in range(args.seeds):
             runs.append(run(kind, seed, data, args.batch, args.limit))
+            r = runs[-1]
             print(
-                f"{kind:<13s} seed {seed}: test acc {runs[-1]['acc']:.4f} ({runs[-1]['seconds']:.0f} s)",
+                f"{kind:<13s} seed {seed}: test acc {r['acc']:.4f} ({r['seconds']:.0f} s, "
+                f"{r['ms_per_batch']:.0f} ms per batch)",
                 flush=True,
             )
         accs = [r["acc"] for r in runs]
@@ -150,12 +155,18 @@ def main(argv=None) -> dict:
             "acc_mean": statistics.mean(accs),
             "acc_std": statistics.pstdev(accs),
             "seconds_mean": statistics.mean(r["seconds"] for r in runs),
+            "ms_per_batch": statistics.mean(r["ms_per_batch"] for r in runs),
             "runs": runs,
         }
         if args.json:
             write_json(args.json, results)
+    base = results["results"].get("rleaky", {}).get("ms_per_batch")
     for kind, r in results["results"].items():
-        print(f"  {kind:<13s} {r['acc_mean']:.4f} +- {r['acc_std']:.4f}  {r['seconds_mean']:.0f} s/epoch")
+        ratio = f"  {r['ms_per_batch'] / base:.2f} x RLeaky" if base else ""
+        print(
+            f"  {kind:<13s} {r['acc_mean']:.4f} +- {r['acc_std']:.4f}  {r['seconds_mean']:.0f} s  "
+            f"{r['ms_per_batch']:.0f} ms/batch{ratio}"
+        )
     return results
 
 

@@ -3,6 +3,7 @@ discretisation, genotype JSON, checkpoints/resume, the ablations, ``search.run``
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 
@@ -357,6 +358,12 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
     assert (out / "seed0" / "motif.png").exists() and (out / "seed0" / "weights.png").exists()
     assert (out / "seed0" / "alpha.png").exists() and (out / "validation.png").exists()
     assert (out / "seed0" / "raster.png").exists()
+    if importlib.util.find_spec("tensorboard") is not None:  # the CLI run leaves readable event files
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(out / "seed0" / "tensorboard"))
+        events.Reload()
+        assert events.Scalars("result/test_acc")[0].value == pytest.approx(result["test_acc"])
     assert (out / "no_ip" / "seed0" / "history.json").exists() and "without IP" in text
     assert cli.main(["search", "--out", str(out), "--hidden", "32"]) == 2
     assert "exists; pass --resume" in capsys.readouterr().err
