@@ -63,7 +63,7 @@ def cmd_train(args) -> int:
     genotype = Genotype.from_json(args.genotype)
     data = search.load_data(dataclasses.replace(cfg, hidden=genotype.n_neurons))
     device = search.check_device(args.device)
-    res = search.train_genotype(genotype, cfg, data, args.out, seed=args.seed, device=device)
+    res = search.train_genotype(genotype, cfg, data, args.out, args.seed, device, args.workers)
     print(f"test accuracy {res['test_acc']:.4f}; model in {Path(args.out) / 'model.pt'}")
     return 0
 
@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--genotype", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="feed training through a torch DataLoader with this many worker processes (0: in-process)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="test accuracy of a trained model (train dir or search seed)")

@@ -374,6 +374,15 @@ def test_cli_default_search_and_guards(tmp_path, capsys):
         cli.main(["train", "--genotype", str(genotype), "--out", str(trained), "--epochs-retrain", "1"]) == 0
     )
     capsys.readouterr()
+    # through a torch DataLoader: worker processes do not change the run
+    loaded = {}
+    for workers in ("0", "2"):
+        folder = tmp_path / f"loader{workers}"
+        args = ["train", "--genotype", str(genotype), "--out", str(folder), "--epochs-retrain", "1"]
+        assert cli.main([*args, "--workers", workers]) == 0
+        loaded[workers] = torch.load(folder / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(loaded["0"][k], loaded["2"][k]) for k in loaded["0"])
+    capsys.readouterr()
     assert cli.main(["evaluate", "--run", str(trained)]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["test_acc"] == json.loads((trained / "result.json").read_text())["test_acc"]

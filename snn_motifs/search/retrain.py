@@ -15,6 +15,7 @@ from torch import nn
 
 from .._io import load_torch, save_torch, write_json
 from ..datasets import SplitData
+from ..loaders import split_loaders
 from ..models import SCMLClassifier
 from ..training import CALIBRATION_SAMPLES, LossConfig, calibrate_input_gain, fit
 from .config import HRMASConfig
@@ -46,8 +47,21 @@ def calibrated(model: nn.Module, cfg: HRMASConfig, x_train: torch.Tensor) -> nn.
     return model
 
 
-def retrain(model: nn.Module, data: SplitData, cfg: HRMASConfig, seed: int, device: str = "cpu") -> dict:
-    """Train ``model`` with the retraining budget and loss of ``cfg`` on the full training set, test once."""
+def retrain(
+    model: nn.Module,
+    data: SplitData,
+    cfg: HRMASConfig,
+    seed: int,
+    device: str = "cpu",
+    workers: int | None = None,
+) -> dict:
+    """Train ``model`` with the retraining budget and loss of ``cfg`` on the full training set, test once.
+
+    ``workers``: None trains from the tensors; a number feeds ``fit`` through ``torch.utils.data``
+    loaders with that many worker processes (:func:`snn_motifs.loaders.split_loaders`, shuffled by a
+    generator seeded with ``seed``, so any number of workers gives the same run)."""
+    if workers is not None:
+        data = split_loaders(data, cfg.batch_size, seed, num_workers=workers)
     return fit(
         model.to(device),
         data,
@@ -64,17 +78,23 @@ def retrain(model: nn.Module, data: SplitData, cfg: HRMASConfig, seed: int, devi
 
 
 def train_genotype(
-    genotype: Genotype, cfg: HRMASConfig, data: SplitData, out: str | Path, seed: int = 0, device: str = "cpu"
+    genotype: Genotype,
+    cfg: HRMASConfig,
+    data: SplitData,
+    out: str | Path,
+    seed: int = 0,
+    device: str = "cpu",
+    workers: int | None = None,
 ) -> dict:
     """``snn-motifs train``: build, retrain and test ``genotype``; writes ``out/model.pt`` (weights, genotype,
-    config) and ``out/result.json``. Refuses a non-empty ``out``."""
+    config) and ``out/result.json``. Refuses a non-empty ``out``. ``workers`` as in :func:`retrain`."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"output directory {out} exists and is not empty; choose another --out")
     cfg = dataclasses.replace(cfg, hidden=genotype.n_neurons)
     torch.manual_seed(seed)
     model = build_classifier(genotype, cfg, data.n_channels, data.n_classes)
-    res = retrain(model, data, cfg, seed, device)
+    res = retrain(model, data, cfg, seed, device, workers)
     blob = {"genotype": genotype.to_dict(), "config": dataclasses.asdict(cfg), "model": model.state_dict()}
     save_torch(blob, out / "model.pt")
     result = {"test_acc": res["test_acc"], "genotype": genotype.to_dict()}
