@@ -9,6 +9,7 @@ import io
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ._io import atomic_write_bytes, load_torch, read_json
@@ -140,10 +141,13 @@ def plot_raster(spikes: torch.Tensor, path: str | Path, title: str = "hidden-lay
 
 
 def plot_weight_matrix(matrix: torch.Tensor, path: str | Path, title: str = "recurrent weights") -> Path:
-    """The ``[N, N]`` ``[post, pre]`` recurrent matrix as an image (Figure 7)."""
+    """The ``[N, N]`` ``[post, pre]`` recurrent matrix as an image (Figure 7); red excitatory, blue
+    inhibitory, colours saturating at the 98th percentile of the non-zero magnitudes."""
     plt = _plt()
     m = matrix.detach().cpu().double().numpy()
-    lim = float(abs(m).max()) or 1.0
+    nonzero = abs(m[m != 0])  # saturate the colours at the 98th percentile, so a few large weights
+    lim = float(np.quantile(nonzero, 0.98)) if nonzero.size else 1.0  # do not wash out the rest
+    lim = lim or 1.0
     fig, ax = plt.subplots(figsize=(5.5, 5))
     im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
     ax.set_xlabel("presynaptic neuron")
