@@ -51,6 +51,10 @@ def cmd_search(args) -> int:
             plots=not args.no_plots,
             progress=not args.quiet,
             log=lambda s: print(s, flush=True),
+            workers=args.workers,
+            address=args.address,
+            cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial,
         )
     except Interrupted as exc:
         print(exc, file=sys.stderr)
@@ -115,7 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--out")
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--ablation", choices=sorted(ABLATIONS), default="none")
+    p.add_argument("--ablation", choices=[*sorted(ABLATIONS), "all"], default="none")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="run each (ablation, seed) as a Ray Tune trial, this many at once ([distributed] extra)",
+    )
+    p.add_argument(
+        "--address", help="join an existing Ray cluster ('auto' or ray://host:port) instead of a local one"
+    )
+    p.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, default=1)
+    p.add_argument("--gpus-per-trial", dest="gpus_per_trial", type=float, default=0)
     p.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="skip the same-size dense RSNN baseline"
     )

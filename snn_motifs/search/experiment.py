@@ -24,14 +24,14 @@ import torch
 
 from .._io import fingerprint, read_json, remove_stale_temps, write_json
 from ..datasets import SplitData, load_dataset
-from .baselines import train_dense_baseline, with_ablation
+from .baselines import ABLATIONS, train_dense_baseline, with_ablation
 from .config import HRMASConfig, config_diff, load_config
 from .genotype import Genotype
 from .runner import HRMASRun
 
 __all__ = [
     "run",
-    "run_seeds",
+    "run_one",
     "load_data",
     "summarise",
     "dense_baseline",
@@ -97,27 +97,22 @@ def check_provenance(out: Path, info: dict, resume: bool) -> None:
             )
 
 
-def run_seeds(
+def run_one(
     cfg: HRMASConfig,
     data: SplitData,
-    out: Path,
-    seeds: range,
+    folder: Path,
     resume: bool,
     device: str,
     progress: bool,
     log: Callable[[str], None],
-) -> list[dict]:
-    """One :class:`HRMASRun` per seed in ``out/seed<k>``; finished seeds are read back on resume."""
-    results = []
-    for seed in seeds:
-        run_dir = out / f"seed{seed}"
-        if resume and (run_dir / "result.json").exists():
-            results.append(read_json(run_dir / "result.json", "result"))
-            continue
-        run = HRMASRun(dataclasses.replace(cfg, seed=seed), data, run_dir, device, progress, log)
-        results.append(run.run(resume=resume and run.checkpoint_path.exists()))
-        log(f"seed {seed}: test accuracy {results[-1]['test_acc']:.4f}")
-    return results
+) -> dict:
+    """One :class:`HRMASRun` in ``folder``; a finished one is read back on resume."""
+    if resume and (folder / "result.json").exists():
+        return read_json(folder / "result.json", "result")
+    run = HRMASRun(cfg, data, folder, device, progress, log)
+    result = run.run(resume=resume and run.checkpoint_path.exists())
+    log(f"seed {cfg.seed}: test accuracy {result['test_acc']:.4f}")
+    return result
 
 
 def dense_baseline(cfg: HRMASConfig, data: SplitData, device: str, out: Path) -> dict:
@@ -144,47 +139,81 @@ def run(
     progress: bool = True,
     data: SplitData | None = None,
     log: Callable[[str], None] = print,
+    workers: int | None = None,
+    address: str | None = None,
+    cpus_per_trial: float = 1,
+    gpus_per_trial: float = 0,
 ) -> dict:
     """Search, retrain and test ``seeds`` seeds from ``seed`` (default: the config's); returns the summary.
 
     ``config`` is an :class:`HRMASConfig`, a JSON file or a packaged config name (default
-    ``mnist1d_default``); ``ablation`` one of :data:`~snn_motifs.search.baselines.ABLATIONS`. ``out``
+    ``mnist1d_default``); ``ablation`` one of :data:`~snn_motifs.search.baselines.ABLATIONS`, or ``"all"``
+    (every ablation in ``out/<ablation>/``, a table in ``out/ablations.json``; returns that table). ``out``
     defaults to ``runs/<dataset>_<ablation>``. ``data`` overrides the data set the config names.
-    Ctrl-C leaves a checkpoint behind and raises :class:`~snn_motifs.search.runner.Interrupted`; run again
-    with ``resume=True`` to continue.
+    ``workers`` (or ``address``) runs every (ablation, seed) as a Ray Tune trial, ``workers`` at once,
+    each with ``cpus_per_trial`` / ``gpus_per_trial`` (:mod:`snn_motifs.search.trials`); the folders and
+    results are those of the sequential path. Ctrl-C leaves a checkpoint behind and raises
+    :class:`~snn_motifs.search.runner.Interrupted`; run again with ``resume=True`` to continue.
     """
-    cfg = config if isinstance(config, HRMASConfig) else load_config(config)
-    cfg = with_ablation(cfg, ablation)
-    cfg = dataclasses.replace(cfg, seed=cfg.seed if seed is None else seed)
-    out = Path(out or f"runs/{cfg.dataset}_{ablation}")
+    base = config if isinstance(config, HRMASConfig) else load_config(config)
+    base = dataclasses.replace(base, seed=base.seed if seed is None else seed)
+    names = sorted(ABLATIONS) if ablation == "all" else [ablation]
+    out = Path(out or f"runs/{base.dataset}_{ablation}")
     device = check_device(device)
-    no_ip = dataclasses.replace(cfg, ip=False) if compare_ip and cfg.ip and cfg.search == "hrmas" else None
-    check_folder(out, cfg, resume)
+    folders = {name: out / name if ablation == "all" else out for name in names}
+    cfgs = {name: with_ablation(base, name) for name in names}
+    single = cfgs[names[0]]
+    searched = compare_ip and ablation != "all" and single.ip and single.search == "hrmas"
+    no_ip = dataclasses.replace(single, ip=False) if searched else None
+    for name in names:
+        check_folder(folders[name], cfgs[name], resume)
     if no_ip is not None:
         check_folder(out / "no_ip", no_ip, resume)
-    data = load_data(cfg, max_train) if data is None else data
+    data = load_data(base, max_train) if data is None else data
     info = provenance(data)
-    check_provenance(out, info, resume)
+    for name in names:
+        check_provenance(folders[name], info, resume)
     remove_stale_temps(out)
-    write_json(out / "config.json", dataclasses.asdict(cfg))
-    write_json(out / "run_info.json", info)
-    start = time.perf_counter()
-    results = run_seeds(cfg, data, out, range(cfg.seed, cfg.seed + seeds), resume, device, progress, log)
+    for name in names:
+        write_json(folders[name] / "config.json", dataclasses.asdict(cfgs[name]))
+        write_json(folders[name] / "run_info.json", info)
+    seed_range = range(base.seed, base.seed + seeds)
+    jobs = [
+        (dataclasses.replace(cfgs[n], seed=k), folders[n] / f"seed{k}") for n in names for k in seed_range
+    ]
     if no_ip is not None:
         write_json(out / "no_ip" / "config.json", dataclasses.asdict(no_ip))
-        first = range(cfg.seed, cfg.seed + 1)
-        res = run_seeds(no_ip, data, out / "no_ip", first, resume, device, progress, log)
-        log(f"without IP (seed {cfg.seed}): test accuracy {res[0]['test_acc']:.4f}")
-    summary = summarise(results)
-    baseline_result = dense_baseline(cfg, data, device, out) if baseline else None
-    summary.update(config=dataclasses.asdict(cfg), ablation=ablation, seconds=time.perf_counter() - start)
-    summary["dense_baseline"] = baseline_result
-    write_json(out / "summary.json", summary)
-    _report(summary, results, cfg, log)
-    if plots:
-        figures(out, log)
+        jobs.append((no_ip, out / "no_ip" / f"seed{base.seed}"))
+    start = time.perf_counter()
+    if workers is not None or address is not None:
+        from .trials import run_trials
+
+        trial = dict(workers=workers, address=address, cpus_per_trial=cpus_per_trial)
+        trial.update(gpus_per_trial=gpus_per_trial, device=device, storage=out / "ray", log=log)
+        results = run_trials(jobs, data, **trial)
+    else:
+        results = [run_one(cfg, data, folder, resume, device, progress, log) for cfg, folder in jobs]
+    if no_ip is not None:
+        log(f"without IP (seed {base.seed}): test accuracy {results.pop()['test_acc']:.4f}")
+    dense = dense_baseline(base, data, device, out) if baseline else None
+    summaries = {}
+    for j, name in enumerate(names):
+        summary = summarise(results[j * seeds : (j + 1) * seeds])
+        summary.update(
+            config=dataclasses.asdict(cfgs[name]), ablation=name, seconds=time.perf_counter() - start
+        )
+        summary["dense_baseline"] = dense
+        write_json(folders[name] / "summary.json", summary)
+        _report(summary, summary["runs"], cfgs[name], log)
+        if plots:
+            figures(folders[name], log)
+        summaries[name] = summary
     log(f"results in {out}/ (summary.json, seed*/genotype.json, seed*/history.json, figures)")
-    return summary
+    if ablation != "all":
+        return summaries[ablation]
+    table = {n: {k: summaries[n][k] for k in ("best", "mean", "std")} for n in names}
+    write_json(out / "ablations.json", {"ablations": table, "dense_baseline": dense})
+    return table
 
 
 def _report(summary: dict, results: list[dict], cfg: HRMASConfig, log: Callable[[str], None]) -> None:

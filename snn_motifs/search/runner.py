@@ -53,6 +53,7 @@ class HRMASRun:
         progress: show a tqdm bar (when tqdm is installed).
         log: where one-line messages go.
         tensorboard: write TensorBoard scalars to ``out/tensorboard`` (when tensorboard is installed).
+        on_epoch: called with every epoch's record once it is checkpointed (e.g. Ray Tune's ``report``).
     """
 
     def __init__(
@@ -64,9 +65,10 @@ class HRMASRun:
         progress: bool = True,
         log: Callable[[str], None] = print,
         tensorboard: bool = True,
+        on_epoch: Callable[[dict], None] | None = None,
     ) -> None:
         self.cfg, self.data, self.out, self.device = cfg, data, Path(out), torch.device(device)
-        self.progress, self.log, self.tensorboard = progress, log, tensorboard
+        self.progress, self.log, self.tensorboard, self.on_epoch = progress, log, tensorboard, on_epoch
         self.loss_fn = make_loss(LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn))
         self.search_train, self.search_valid = split_search(data, cfg.seed)
         self.data_fingerprint = fingerprint(data.x_train, data.y_train, data.x_test, data.y_test)
@@ -177,6 +179,8 @@ class HRMASRun:
                 board.neuron_parameters(self.final_model if phase == "retrain" else self.model, step)
                 bar.update(1)
                 bar.set_postfix_str(epoch_line(record))
+                if self.on_epoch is not None:
+                    self.on_epoch(record)
             board.scalars({"test_acc": st["result"]["test_acc"]}, len(st["history"]), "result")
         bar.close()
         write_json(self.out / "result.json", st["result"])  # (re)written: a lost file is rebuilt on resume

@@ -1,0 +1,43 @@
+"""Seeds and ablations as Ray Tune trials give the sequential path's results and folders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .test_search import _strip_seconds, _tiny
+
+
+def _quiet(data):
+    return dict(data=data, baseline=False, plots=False, progress=False, log=lambda s: None)
+
+
+def test_ray_tune_trials_equal_the_sequential_path(tmp_path):
+    pytest.importorskip("ray.tune")
+    import ray
+
+    from snn_motifs import search
+
+    cfg, data = _tiny(tmp_path)
+    try:
+        sequential = search.run(cfg, tmp_path / "seq", seeds=1, ablation="all", **_quiet(data))
+        trials = search.run(cfg, tmp_path / "ray", seeds=1, ablation="all", workers=2, **_quiet(data))
+        assert trials == sequential  # best / mean / std per ablation
+        for ablation in search.ABLATIONS:
+            for seed in (0,):
+                for name in ("result.json", "history.json", "genotype.json"):
+                    a = json.loads((tmp_path / "seq" / ablation / f"seed{seed}" / name).read_text())
+                    b = json.loads((tmp_path / "ray" / ablation / f"seed{seed}" / name).read_text())
+                    assert _strip_seconds(a) == _strip_seconds(b), (ablation, seed, name)
+            summary = json.loads((tmp_path / "ray" / ablation / "summary.json").read_text())
+            assert summary["mean"] == sequential[ablation]["mean"]
+        # a resumed driver: finished trials are not re-run (their files stay untouched)
+        result = tmp_path / "ray" / "none" / "seed0" / "result.json"
+        stamp = result.stat().st_mtime_ns
+        again = search.run(
+            cfg, tmp_path / "ray", seeds=1, ablation="all", workers=2, resume=True, **_quiet(data)
+        )
+        assert again == sequential and result.stat().st_mtime_ns == stamp
+    finally:
+        ray.shutdown()
