@@ -7,6 +7,7 @@ snn-motifs train --genotype runs/x/seed0/genotype.json --out runs/retrain
 snn-motifs evaluate --run runs/x/seed0
 snn-motifs export-nir --run runs/x/seed0 --out model.nir   # NIR graph for snnTorch / Norse
 snn-motifs plot --run runs/x
+snn-motifs sweep mnist1d_default --space space.json --trials 20 --workers 2   # Optuna + ASHA on Ray Tune
 
 This module only parses arguments; the work is done by :mod:`snn_motifs.search` (``search.run`` is
 the ``search`` command) so a notebook can do the same.
@@ -59,6 +60,26 @@ def cmd_search(args) -> int:
     except Interrupted as exc:
         print(exc, file=sys.stderr)
         return 130
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .search.sweep import sweep
+
+    cfg = _config(args)
+    rows = sweep(
+        cfg,
+        args.space,
+        args.trials,
+        args.out or f"runs/{cfg.dataset}_sweep",
+        max_train=args.max_train,
+        seed=args.seed,
+        workers=args.workers,
+        address=args.address,
+        cpus_per_trial=args.cpus_per_trial,
+        log=lambda s: print(s, flush=True),
+    )
+    print(f"{len(rows)} trials: {args.out or f'runs/{cfg.dataset}_sweep'}/sweep.csv, sweep.json, sweep.png")
     return 0
 
 
@@ -143,6 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--max-train", dest="max_train", type=int, help="use only the first N training samples")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("sweep", help="hyper-parameter sweep of the search (Optuna + ASHA on Ray Tune)")
+    p.add_argument("config", help=f"JSON config file or a packaged one: {', '.join(search.config_names())}")
+    p.add_argument("--space", required=True, help='JSON file: {"lr": {"loguniform": [1e-3, 1e-1]}, ...}')
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-train", dest="max_train", type=int)
+    p.add_argument("--workers", type=int, help="trials at once")
+    p.add_argument("--address", help="join an existing Ray cluster")
+    p.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, default=1)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("train", help="train an SC-ML built from a genotype JSON")
     common(p)

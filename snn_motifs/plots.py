@@ -18,7 +18,15 @@ from .search.config import HRMASConfig
 from .search.genotype import Genotype
 from .topology import ConnectionType, MotifTopology
 
-__all__ = ["plot_motif", "plot_weight_matrix", "plot_alpha", "plot_validation", "plot_raster", "plot_run"]
+__all__ = [
+    "plot_motif",
+    "plot_weight_matrix",
+    "plot_alpha",
+    "plot_validation",
+    "plot_raster",
+    "plot_sweep",
+    "plot_run",
+]
 
 #: motifs up to this size are drawn as node-link graphs; larger ones as adjacency maps
 NODE_LINK_MAX = 8
@@ -251,6 +259,31 @@ def plot_run(out: str | Path) -> list[Path]:
     if histories:
         written.append(plot_validation(histories, out / "validation.png"))
     return written
+
+
+def plot_sweep(rows: list[dict], path: str | Path, metric: str = "valid_acc") -> Path:
+    """A sweep's metric per trial (dots; early-stopped trials hollow) and the best so far (line)."""
+    plt = _plt()
+    done = [(r["trial"], r[metric], r.get("epochs", 0)) for r in rows if r.get(metric) is not None]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if done:
+        longest = max(e for _, _, e in done)
+        full = [(t, m) for t, m, e in done if e == longest]
+        cut = [(t, m) for t, m, e in done if e != longest]
+        ax.scatter(*zip(*full, strict=True), color="tab:blue", label="ran to the end")
+        if cut:
+            ax.scatter(
+                *zip(*cut, strict=True), facecolors="none", edgecolors="tab:blue", label="stopped by ASHA"
+            )
+        best, line = -1.0, []
+        for t, m, _ in sorted(done):
+            best = max(best, m)
+            line.append((t, best))
+        ax.step(*zip(*line, strict=True), where="post", color="black", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
 
 
 def _raster(seed_dir: Path) -> torch.Tensor | None:
