@@ -36,6 +36,7 @@ __all__ = [
     "calibrate_input_gain",
     "firing_rates",
     "make_optimizer",
+    "distributed_info",
 ]
 
 #: training samples :func:`fit` calibrates the input gain on
@@ -111,11 +112,23 @@ def firing_rates(model: nn.Module) -> dict[str, float]:
     }
 
 
-def _batches(x, y, batch_size: int, shuffle: bool, generator):
-    """Time-first batches from sample-first tensors, or the batches of a loader (``y`` None)."""
+def distributed_info() -> tuple[int, int]:
+    """``(rank, world_size)`` of an initialised ``torch.distributed`` process group, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _batches(x, y, batch_size: int, shuffle: bool, generator, shard: bool = False):
+    """Time-first batches from sample-first tensors, or the batches of a loader (``y`` None). With
+    ``shard`` under ``torch.distributed`` every rank draws the same global batches (same generator) and
+    keeps its slice ``rank::world`` (a loader brings its own ``DistributedSampler`` instead)."""
     if y is None:
         return iter(x)
-    return batches(x, y, batch_size, shuffle=shuffle, generator=generator)
+    rank, world = distributed_info() if shard else (0, 1)
+    if world == 1:
+        return batches(x, y, batch_size, shuffle=shuffle, generator=generator)
+    return ((xb[:, rank::world], yb[rank::world]) for xb, yb in batches(x, y, batch_size, shuffle, generator))
 
 
 def train_epoch(
@@ -141,19 +154,20 @@ def train_epoch(
     overall (``"grad_norm"``) and per top-level module (``"grad_norms"``).
     """
     model.train()
+    inner = getattr(model, "module", model)  # a DistributedDataParallel wrapper's network
     total, count, n_batches = 0.0, 0, 0
     rates: dict[str, float] = {}
     norms: dict[str, float] = {}
     grad_total = 0.0
-    for xb, yb in _batches(x, y, batch_size, True, generator):
+    for xb, yb in _batches(x, y, batch_size, True, generator, shard=True):
         xb, yb = xb.to(device), yb.to(device)
         loss = loss_fn(model(xb), yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stats is not None:
-            for name, rate in firing_rates(model).items():
+            for name, rate in firing_rates(inner).items():
                 rates[name] = rates.get(name, 0.0) + rate
-            for name, child in model.named_children():
+            for name, child in inner.named_children():
                 grads = [p.grad for p in child.parameters() if p.grad is not None]
                 if grads:
                     norms[name] = norms.get(name, 0.0) + float(
@@ -167,6 +181,10 @@ def train_epoch(
         total += loss.item() * len(yb)
         count += len(yb)
         n_batches += 1
+    if distributed_info()[1] > 1:  # the epoch's loss over every rank's samples
+        both = torch.tensor([total, float(count)], dtype=torch.float64)
+        torch.distributed.all_reduce(both)
+        total, count = float(both[0]), int(both[1])
     if stats is not None and n_batches:
         stats["rates"] = {k: v / n_batches for k, v in rates.items()}
         stats["grad_norms"] = {k: v / n_batches for k, v in norms.items()}
@@ -337,6 +355,11 @@ def fit(
     has an ``input_gain`` buffer, :func:`calibrate_input_gain` to ``target_rate`` on up to 256 training
     samples before training.
 
+    Under ``torchrun`` (an initialised ``torch.distributed`` group, gloo on CPU, NCCL on GPU) the training is
+    data parallel: every rank takes its slice of each batch (``rank::world``; loaders bring a
+    ``DistributedSampler``) and ``DistributedDataParallel`` averages the gradients, so K processes train
+    the network one process would (tested); only rank 0 writes TensorBoard files.
+
     Returns ``{"test_acc", "train_loss", "seconds", "input_gain", "history"}``; ``history`` holds one
     record per epoch (loss, learning rate, firing rate per spiking layer, gradient norms). With
     ``log_dir`` (and tensorboard installed) the same numbers go to TensorBoard event files there.
@@ -354,13 +377,17 @@ def fit(
     steps = epochs * n_batches
     opt, sched = make_optimizer(model.parameters(), lr, steps, weight_decay, schedule)
     losses, history = [], []
-    board = open_log(log_dir)
+    rank, world = distributed_info()
+    trained = model
+    if world > 1:  # data parallel: every rank a slice of each batch, gradients averaged by DDP
+        trained = nn.parallel.DistributedDataParallel(model, device_ids=None if device == "cpu" else [device])
+    board = open_log(log_dir if rank == 0 else None)  # only rank 0 writes
     start = time.perf_counter()
     for epoch in range(epochs):
         stats: dict = {"lr": opt.param_groups[0]["lr"]}
         losses.append(
             train_epoch(
-                model,
+                trained,
                 *train,
                 loss_fn,
                 opt,

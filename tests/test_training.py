@@ -122,3 +122,34 @@ def test_unknown_loss_kind_and_readout():
         SCMLClassifier(8, 16, 2, 4, readout="softmax")
     with pytest.raises(ValueError, match="schedule must be"):
         fit(SCMLClassifier(8, 16, 2, 4), _data(), 1, schedule="linear")
+
+
+def test_two_processes_under_torchrun_train_what_one_does(tmp_path):
+    """fit under ``torchrun --nproc_per_node=2`` (gloo): each rank half of every batch, DDP-averaged
+    gradients: the same weights, losses and accuracy as one process (float64, tight tolerance)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    driver = Path(__file__).with_name("ddp_driver.py")
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
+    env.update(GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")  # gloo over loopback, one thread per rank
+    subprocess.run([sys.executable, str(driver), str(one)], check=True, timeout=300, env=env)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = [*torchrun, str(driver), str(two)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r1, r2 = (json.loads((d / "result.json").read_text()) for d in (one, two))
+    assert r1["world"] == 1 and r2["world"] == 2
+    assert r2["test_acc"] == r1["test_acc"] and r2["loss"] == pytest.approx(r1["loss"], rel=1e-12)
+    w1, w2 = (torch.load(d / "model.pt", weights_only=True) for d in (one, two))
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], rtol=1e-10, atol=1e-12)
+    assert not (two / "tb").exists() or len(list((two / "tb").iterdir())) == len(list((one / "tb").iterdir()))
