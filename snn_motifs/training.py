@@ -37,6 +37,9 @@ __all__ = [
     "firing_rates",
     "make_optimizer",
     "distributed_info",
+    "average_gradients",
+    "average_scalar",
+    "local_batches",
 ]
 
 #: training samples :func:`fit` calibrates the input gain on
@@ -119,6 +122,27 @@ def distributed_info() -> tuple[int, int]:
     return 0, 1
 
 
+def average_gradients(params) -> None:
+    """Average the gradients of ``params`` over the ranks of ``torch.distributed`` (no-op alone)."""
+    world = distributed_info()[1]
+    if world == 1:
+        return
+    for p in params:
+        if p.grad is not None:
+            torch.distributed.all_reduce(p.grad)
+            p.grad.div_(world)
+
+
+def average_scalar(value: float) -> float:
+    """The mean of ``value`` over the ranks (itself alone)."""
+    world = distributed_info()[1]
+    if world == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return float(t) / world
+
+
 def _batches(x, y, batch_size: int, shuffle: bool, generator, shard: bool = False):
     """Time-first batches from sample-first tensors, or the batches of a loader (``y`` None). With
     ``shard`` under ``torch.distributed`` every rank draws the same global batches (same generator) and
@@ -129,6 +153,11 @@ def _batches(x, y, batch_size: int, shuffle: bool, generator, shard: bool = Fals
     if world == 1:
         return batches(x, y, batch_size, shuffle=shuffle, generator=generator)
     return ((xb[:, rank::world], yb[rank::world]) for xb, yb in batches(x, y, batch_size, shuffle, generator))
+
+
+def local_batches(x, y, batch_size: int, generator):
+    """Shuffled time-first batches; under ``torch.distributed`` this rank's slice of each global batch."""
+    return _batches(x, y, batch_size, True, generator, shard=True)
 
 
 def train_epoch(

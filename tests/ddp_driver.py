@@ -1,5 +1,6 @@
-"""``torchrun --nproc_per_node=K ddp_driver.py OUT``: fit the test task data parallel (gloo, float64);
-rank 0 saves the trained weights and the result to OUT (``python ddp_driver.py OUT`` is the 1-process run)."""
+"""``torchrun --nproc_per_node=K ddp_driver.py OUT [search]``: fit the test task (or run a tiny HRMAS
+search) data parallel (gloo, float64); rank 0 saves the weights and the result to OUT
+(``python ddp_driver.py OUT`` is the 1-process run)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,17 @@ if __name__ == "__main__":
     if "WORLD_SIZE" in os.environ:
         torch.distributed.init_process_group("gloo")
     torch.set_num_threads(1)
+    if sys.argv[2:] == ["search"]:
+        from snn_motifs.search import HRMASRun
+        from tests.test_search import _tiny
+
+        torch.set_default_dtype(torch.float64)
+        cfg, data = _tiny(None)
+        data = data._replace(x_train=data.x_train.double(), x_test=data.x_test.double())
+        HRMASRun(cfg, data, out, progress=False, log=lambda s: None, tensorboard=False).run()
+        if "WORLD_SIZE" in os.environ:
+            torch.distributed.destroy_process_group()
+        sys.exit(0)
     torch.manual_seed(0)
     data = _data()
     data = data._replace(x_train=data.x_train.double(), x_test=data.x_test.double())

@@ -124,9 +124,11 @@ def test_unknown_loss_kind_and_readout():
         fit(SCMLClassifier(8, 16, 2, 4), _data(), 1, schedule="linear")
 
 
-def test_two_processes_under_torchrun_train_what_one_does(tmp_path):
-    """fit under ``torchrun --nproc_per_node=2`` (gloo): each rank half of every batch, DDP-averaged
-    gradients: the same weights, losses and accuracy as one process (float64, tight tolerance)."""
+@pytest.mark.parametrize("job", ["fit", "search"])
+def test_two_processes_under_torchrun_train_what_one_does(tmp_path, job):
+    """fit, and a whole HRMAS search (architecture and weight steps, IP window, retraining), under
+    ``torchrun --nproc_per_node=2`` (gloo): each rank half of every batch, averaged gradients: the same
+    weights, losses and accuracy as one process (float64, tight tolerance)."""
     import json
     import os
     import subprocess
@@ -141,11 +143,24 @@ def test_two_processes_under_torchrun_train_what_one_does(tmp_path):
         k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT")
     }
     env.update(GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")  # gloo over loopback, one thread per rank
-    subprocess.run([sys.executable, str(driver), str(one)], check=True, timeout=300, env=env)
+    extra = [] if job == "fit" else ["search"]
+    subprocess.run([sys.executable, str(driver), str(one), *extra], check=True, timeout=300, env=env)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd = [*torchrun, str(driver), str(two)]
+    cmd = [*torchrun, str(driver), str(two), *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if job == "search":
+        for name in ("genotype.json", "result.json"):
+            assert json.loads((two / name).read_text()) == json.loads((one / name).read_text()), name
+        h1, h2 = (json.loads((d / "history.json").read_text()) for d in (one, two))
+        for a, b in zip(h1, h2, strict=True):
+            assert a.get("valid_acc") == b.get("valid_acc")
+            assert a.get("size_probs", []) == pytest.approx(b.get("size_probs", []), rel=1e-9)
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-9)
+        c1, c2 = (torch.load(d / "checkpoint.pt", weights_only=True)["final_model"] for d in (one, two))
+        for k in c1:
+            torch.testing.assert_close(c2[k], c1[k], rtol=1e-9, atol=1e-12)
+        return
     r1, r2 = (json.loads((d / "result.json").read_text()) for d in (one, two))
     assert r1["world"] == 1 and r2["world"] == 2
     assert r2["test_acc"] == r1["test_acc"] and r2["loss"] == pytest.approx(r1["loss"], rel=1e-12)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..training import average_gradients, average_scalar
 from .space import arch_parameters, weight_parameters
 
 __all__ = ["Architect", "second_order_arch_grad"]
@@ -119,8 +120,10 @@ class Architect:
             loss = loss_fn(model(xv), yv)
             grads = _or_zeros(torch.autograd.grad(loss, arch, allow_unused=True), arch)
             value = loss.item()
+        value = average_scalar(value)
         for a, g in zip(arch, grads, strict=True):
             a.grad = g
+        average_gradients(arch)  # every rank holds the same alpha under torchrun
         self.last_grad_norm = float(torch.sqrt(sum((g.detach() ** 2).sum() for g in grads)))
         self.optimizer.step()
         return value

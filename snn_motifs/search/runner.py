@@ -26,7 +26,7 @@ from .._io import fingerprint, load_torch, save_torch, write_json
 from .._progress import progress_bar
 from .._tensorboard import open_log
 from ..datasets import SplitData
-from ..training import LossConfig, evaluate, make_loss, make_optimizer, train_epoch
+from ..training import LossConfig, distributed_info, evaluate, make_loss, make_optimizer, train_epoch
 from .architect import Architect
 from .baselines import random_trial
 from .config import HRMASConfig, config_diff
@@ -72,6 +72,7 @@ class HRMASRun:
         self.loss_fn = make_loss(LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn))
         self.search_train, self.search_valid = split_search(data, cfg.seed)
         self.data_fingerprint = fingerprint(data.x_train, data.y_train, data.x_test, data.y_test)
+        self.rank, self.world = distributed_info()
         self.state: dict = {"phase": "search_size", "epoch": 0, "history": [], "genotype": None}
         self.state.update(result=None, random_trials=[])
         torch.manual_seed(cfg.seed)
@@ -108,7 +109,8 @@ class HRMASRun:
         blob.update(
             fixed_size=self.model.hidden.fixed_size, rng=torch.get_rng_state(), gen=self.gen.get_state()
         )
-        save_torch(blob, self.checkpoint_path)
+        if self.rank == 0:  # under torchrun only rank 0 writes the run folder
+            save_torch(blob, self.checkpoint_path)
 
     def load(self) -> None:
         path = self.checkpoint_path
@@ -158,9 +160,10 @@ class HRMASRun:
             self.save()  # the boundary before the first epoch
         cfg, st = self.cfg, self.state
         lengths = phase_epochs(cfg)
-        bar = progress_bar(sum(lengths.values()), self.progress, desc=f"{cfg.search} seed {cfg.seed}")
+        show = self.progress and self.rank == 0
+        bar = progress_bar(sum(lengths.values()), show, desc=f"{cfg.search} seed {cfg.seed}")
         bar.update(epochs_before(cfg, st["phase"], st["epoch"]))
-        board = open_log(self.out / "tensorboard" if self.tensorboard else None)
+        board = open_log(self.out / "tensorboard" if self.tensorboard and self.rank == 0 else None)
         with self._interruptible(), contextlib.closing(board):
             while st["phase"] != "done":
                 phase = st["phase"]
@@ -183,8 +186,9 @@ class HRMASRun:
                     self.on_epoch(record)
             board.scalars({"test_acc": st["result"]["test_acc"]}, len(st["history"]), "result")
         bar.close()
-        write_json(self.out / "result.json", st["result"])  # (re)written: a lost file is rebuilt on resume
-        write_json(self.out / "history.json", st["history"])
+        if self.rank == 0:  # (re)written: a lost file is rebuilt on resume
+            write_json(self.out / "result.json", st["result"])
+            write_json(self.out / "history.json", st["history"])
         return st["result"]
 
     def _epoch(self, phase: str) -> dict:
@@ -194,6 +198,8 @@ class HRMASRun:
             model, opt, sched = self.final_model, self.final_opt, self.final_sched
             x, y = self.data.x_train, self.data.y_train
             args = (model, x, y, self.loss_fn, opt, cfg.batch_size, self.gen)
+            if self.world > 1:  # data parallel retraining: DDP averages the gradients
+                args = (nn.parallel.DistributedDataParallel(model), *args[1:])
             loss = train_epoch(*args, device=dev, scheduler=sched, stats=stats)
             return {"train_loss": loss, "rates": stats["rates"], "grad_norm": stats["grad_norm"]}
         st, sv = self.search_train, self.search_valid
@@ -224,7 +230,8 @@ class HRMASRun:
                     warnings.warn(st["decision"]["message"], RuntimeWarning, stacklevel=2)
                     self.log(st["decision"]["message"])
             st["genotype"] = genotype.to_dict()
-            genotype.to_json(self.out / "genotype.json")
+            if self.rank == 0:
+                genotype.to_json(self.out / "genotype.json")
             self.log(f"genotype: {genotype.summary()}")
             self._build_final(genotype)
             st["phase"] = "retrain"

@@ -12,6 +12,8 @@ One search iteration (:func:`search_epoch` runs an epoch of them) alternates (a)
 a search-validation batch (:class:`~snn_motifs.search.architect.Architect`), (b) a weight step on a
 search-training batch, and (c) SpiKL-IP over the IP window, ``ip_batches`` training batches run without
 gradients while the plasticity hook is active (:class:`IPWindow`): the "self-repair" after each change.
+Under ``torchrun`` steps (a) and (b) are data parallel (each rank a slice of every batch, gradients
+averaged); every rank runs the same IP window batches, so the neurons' ``R`` and ``tau`` stay identical.
 The search splits the training set in half into search-train and search-validation (:func:`split_search`).
 """
 
@@ -24,7 +26,7 @@ from torch import nn
 
 from ..datasets import SplitData, batches
 from ..spikl_ip import SpiKLIP
-from ..training import evaluate, firing_rates
+from ..training import average_gradients, average_scalar, evaluate, firing_rates, local_batches
 from .architect import Architect
 from .config import HRMASConfig
 from .space import weight_parameters
@@ -118,8 +120,8 @@ def search_epoch(
     ``update_arch=False`` skips step (a) (the warm-up of the weights)."""
     model.train()
     w_losses, v_losses, a_norms = [], [], []
-    train = batches(search_train.x_train, search_train.y_train, cfg.batch_size, shuffle=True, generator=gen)
-    valid = batches(search_valid.x_train, search_valid.y_train, cfg.batch_size, shuffle=True, generator=gen)
+    train = local_batches(search_train.x_train, search_train.y_train, cfg.batch_size, gen)
+    valid = local_batches(search_valid.x_train, search_valid.y_train, cfg.batch_size, gen)
     for (xt, yt), (xv, yv) in zip(train, valid, strict=False):
         xt, yt, xv, yv = xt.to(device), yt.to(device), xv.to(device), yv.to(device)
         if update_arch:  # (a)
@@ -128,6 +130,7 @@ def search_epoch(
         loss = loss_fn(model(xt), yt)  # (b)
         w_opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(weight_parameters(model))  # data parallel under torchrun
         nn.utils.clip_grad_norm_(weight_parameters(model), 1.0)
         w_opt.step()
         w_losses.append(loss.item())
@@ -136,8 +139,8 @@ def search_epoch(
     acc = evaluate(model, search_valid.x_train, search_valid.y_train, tau_syn=cfg.tau_syn, device=device)
     hidden = model.hidden
     return {
-        "train_loss": _mean(w_losses),
-        "valid_loss": _mean(v_losses),
+        "train_loss": average_scalar(_mean(w_losses)),
+        "valid_loss": average_scalar(_mean(v_losses)),
         "valid_acc": acc,
         "alpha_grad_norm": _mean(a_norms),
         "size_probs": hidden.size_probabilities().tolist(),
