@@ -205,8 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _join_torchrun() -> None:
+    """Under ``torchrun`` (``WORLD_SIZE`` set) join the process group: NCCL with CUDA, else gloo."""
+    import os
+
+    import torch
+
+    if "WORLD_SIZE" in os.environ and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _join_torchrun()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as exc:

@@ -24,6 +24,7 @@ import torch
 
 from .._io import fingerprint, read_json, remove_stale_temps, write_json
 from ..datasets import SplitData, load_dataset
+from ..training import distributed_info
 from .baselines import ABLATIONS, train_dense_baseline, with_ablation
 from .config import HRMASConfig, config_diff, load_config
 from .genotype import Genotype
@@ -120,7 +121,10 @@ def dense_baseline(cfg: HRMASConfig, data: SplitData, device: str, out: Path) ->
     path = out / "dense_baseline.json"
     if path.exists():
         return read_json(path, "dense baseline result")
-    return read_json(write_json(path, train_dense_baseline(cfg, data, device=device)))
+    result = train_dense_baseline(cfg, data, device=device)
+    if distributed_info()[0] == 0:
+        write_json(path, result)
+    return result
 
 
 def run(
@@ -157,6 +161,9 @@ def run(
     """
     base = config if isinstance(config, HRMASConfig) else load_config(config)
     base = dataclasses.replace(base, seed=base.seed if seed is None else seed)
+    lead = distributed_info()[0] == 0  # under torchrun every rank computes, rank 0 writes and reports
+    write = write_json if lead else (lambda *args: None)
+    log = log if lead else (lambda s: None)
     names = sorted(ABLATIONS) if ablation == "all" else [ablation]
     out = Path(out or f"runs/{base.dataset}_{ablation}")
     device = check_device(device)
@@ -173,16 +180,17 @@ def run(
     info = provenance(data)
     for name in names:
         check_provenance(folders[name], info, resume)
-    remove_stale_temps(out)
+    if lead:
+        remove_stale_temps(out)
     for name in names:
-        write_json(folders[name] / "config.json", dataclasses.asdict(cfgs[name]))
-        write_json(folders[name] / "run_info.json", info)
+        write(folders[name] / "config.json", dataclasses.asdict(cfgs[name]))
+        write(folders[name] / "run_info.json", info)
     seed_range = range(base.seed, base.seed + seeds)
     jobs = [
         (dataclasses.replace(cfgs[n], seed=k), folders[n] / f"seed{k}") for n in names for k in seed_range
     ]
     if no_ip is not None:
-        write_json(out / "no_ip" / "config.json", dataclasses.asdict(no_ip))
+        write(out / "no_ip" / "config.json", dataclasses.asdict(no_ip))
         jobs.append((no_ip, out / "no_ip" / f"seed{base.seed}"))
     start = time.perf_counter()
     if workers is not None or address is not None:
@@ -203,16 +211,16 @@ def run(
             config=dataclasses.asdict(cfgs[name]), ablation=name, seconds=time.perf_counter() - start
         )
         summary["dense_baseline"] = dense
-        write_json(folders[name] / "summary.json", summary)
+        write(folders[name] / "summary.json", summary)
         _report(summary, summary["runs"], cfgs[name], log)
-        if plots:
+        if plots and lead:
             figures(folders[name], log)
         summaries[name] = summary
     log(f"results in {out}/ (summary.json, seed*/genotype.json, seed*/history.json, figures)")
     if ablation != "all":
         return summaries[ablation]
     table = {n: {k: summaries[n][k] for k in ("best", "mean", "std")} for n in names}
-    write_json(out / "ablations.json", {"ablations": table, "dense_baseline": dense})
+    write(out / "ablations.json", {"ablations": table, "dense_baseline": dense})
     return table
 
 
