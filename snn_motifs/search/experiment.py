@@ -197,7 +197,9 @@ def run(
         from .trials import run_trials
 
         trial = dict(workers=workers, address=address, cpus_per_trial=cpus_per_trial)
-        trial.update(gpus_per_trial=gpus_per_trial, device=device, storage=out / "ray", log=log)
+        trial.update(
+            gpus_per_trial=gpus_per_trial, device=device, storage=out / "ray", resume=resume, log=log
+        )
         results = run_trials(jobs, data, **trial)
     else:
         results = [run_one(cfg, data, folder, resume, device, progress, log) for cfg, folder in jobs]

@@ -3,7 +3,9 @@ on a local Ray (``ray.init()``) or an existing cluster (``address="auto"`` or ``
 
 A trial is one :class:`~snn_motifs.search.runner.HRMASRun` in the run folder the sequential path would use,
 so the folder layout, checkpoints and results are the same; a trial whose ``result.json`` exists returns
-it at once, an unfinished one resumes from its checkpoint. Every epoch's numbers are reported to Tune
+it at once, an unfinished one resumes from its checkpoint. Every epoch the run's checkpoint is also
+reported through Tune's checkpoint API, so a trial Tune restarts on another node gets it back, and a
+killed driver continues with ``Tuner.restore`` (``resume=True``). Every epoch's numbers are reported to Tune
 (``valid_acc`` during the search, ``train_loss`` while retraining, ``test_acc`` at the end). Needs the
 ``[distributed]`` extra (``ray[tune]``). No scheduler, pool or socket code of our own: Ray runs the trials.
 """
@@ -11,6 +13,8 @@ it at once, an unfinished one resumes from its checkpoint. Every epoch's numbers
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,14 +44,19 @@ def _trial(config: dict, jobs: list, data: SplitData, device: str, threads: int)
     if (out / "result.json").exists():
         tune.report({"test_acc": read_json(out / "result.json", "result")["test_acc"], "done": 1.0})
         return
+    restored = tune.get_checkpoint()  # a trial Tune restarts elsewhere brings its last checkpoint
+    if restored is not None and not (out / "checkpoint.pt").exists():
+        with restored.as_directory() as folder:
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(folder) / "checkpoint.pt", out / "checkpoint.pt")
+
+    def report(record: dict) -> None:  # every epoch: its numbers and the run's checkpoint, through Tune
+        with tempfile.TemporaryDirectory() as folder:
+            shutil.copy2(out / "checkpoint.pt", Path(folder) / "checkpoint.pt")
+            tune.report(_numbers(record), checkpoint=tune.Checkpoint.from_directory(folder))
+
     run = HRMASRun(
-        HRMASConfig(**cfg_dict),
-        data,
-        out,
-        device,
-        progress=False,
-        log=lambda s: None,
-        on_epoch=lambda record: tune.report(_numbers(record)),
+        HRMASConfig(**cfg_dict), data, out, device, progress=False, log=lambda s: None, on_epoch=report
     )
     result = run.run(resume=run.checkpoint_path.exists())
     tune.report({"test_acc": result["test_acc"], "done": 1.0})
@@ -63,10 +72,12 @@ def run_trials(
     gpus_per_trial: float = 0,
     device: str = "cpu",
     storage: Path,
+    resume: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Run every ``(config, run folder)`` job as a Ray Tune trial (at most ``workers`` at once); returns
-    the jobs' ``result.json`` contents in job order. Tune's own experiment state goes to ``storage``."""
+    the jobs' ``result.json`` contents in job order. Tune's own experiment state goes to ``storage``; with
+    ``resume`` an interrupted experiment there is continued with ``Tuner.restore``."""
     require("ray.tune", "distributed", "running seeds and ablations as Ray Tune trials")
     import ray
     from ray import tune
@@ -82,12 +93,21 @@ def run_trials(
         _trial, jobs=plain, data=data, device=device, threads=max(1, int(cpus_per_trial))
     )
     trainable = tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"job": tune.grid_search(list(range(len(jobs))))},
-        tune_config=tune.TuneConfig(max_concurrent_trials=workers),
-        run_config=tune.RunConfig(name="trials", storage_path=str(Path(storage).resolve()), verbose=0),
-    )
+    experiment = Path(storage).resolve() / "trials"
+    if resume and tune.Tuner.can_restore(str(experiment)):  # a killed driver: Tune's restore
+        tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"job": tune.grid_search(list(range(len(jobs))))},
+            tune_config=tune.TuneConfig(max_concurrent_trials=workers),
+            run_config=tune.RunConfig(
+                name="trials",
+                storage_path=str(experiment.parent),
+                verbose=0,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
+        )
     grid = tuner.fit()
     failed = [r for r in grid if r.error is not None]
     if failed:
