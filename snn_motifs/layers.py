@@ -74,6 +74,10 @@ class SpikingLayer(nn.Module):
             call); set False (or ``layer.check_inputs = False``) for speed once the pipeline is trusted.
         fused: let :meth:`run` use the fused sequence kernel when possible (native backend, a
             :class:`~snn_motifs.surrogate.SurrogateSpike`, no step hooks). Results are identical.
+        compile: run every step (the neuron update, the recurrence and their backward) through
+            ``torch.compile(fullgraph=True)`` (Inductor: C++/OpenMP on CPU, Triton on GPU), in the step API
+            and in :meth:`run` (which then takes the step path); compiled once per shape and cached by
+            torch. Equal to eager mode (tested).
         beta, threshold, spike_grad, method: snnTorch's and Norse's names for the membrane decay
             (``tau_mem = 1/(1 - beta)``), ``v_threshold`` and ``spike_fn`` (:mod:`snn_motifs.aliases`).
 
@@ -103,6 +107,7 @@ class SpikingLayer(nn.Module):
         batch_first: bool = False,
         check_inputs: bool = True,
         fused: bool = True,
+        compile: bool = False,
         beta: float | None = None,
         threshold: float | None = None,
         spike_grad: str | Callable | None = None,
@@ -119,6 +124,8 @@ class SpikingLayer(nn.Module):
         self.batch_first = batch_first
         self.check_inputs = check_inputs
         self.fused = fused
+        self.compile = compile
+        self.__dict__["_compiled_step"] = None  # built on first use, not a module attribute
         self.fc = nn.Linear(in_features, n_neurons, bias=bias)
         nn.init.kaiming_normal_(self.fc.weight, mode="fan_in", nonlinearity="relu")  # He normal
         if bias:
@@ -215,7 +222,7 @@ class SpikingLayer(nn.Module):
             self._check_state(state, x.shape[0])
         intra, lateral = self.recurrent_weights()
         ff = to_motif_layout(self.fc(x), self.motif_size)
-        spikes, state = self._step(ff, state, intra, lateral)
+        spikes, state = self._step_fn()(ff, state, intra, lateral)
         return (spikes, state.v, state) if return_mem else (spikes, state)
 
     def _step(
@@ -264,7 +271,7 @@ class SpikingLayer(nn.Module):
         intra, lateral = self.recurrent_weights()
         ff = add_extra_current(self.fc(x), extra_current)  # feed-forward hoisted out of the loop
         ff = to_motif_layout(ff, self.motif_size)
-        if self.fused and self._fusable():
+        if self.fused and not self.compile and self._fusable():
             spikes, mem, psc, state = self._run_fused(ff, state, intra, lateral, record)
         else:
             spikes, mem, psc, state = self._run_steps(ff, state, intra, lateral, record)
@@ -309,10 +316,19 @@ class SpikingLayer(nn.Module):
             return spikes, None, None, final
         return spikes, from_motif_layout(mem), from_motif_layout(psc), final
 
+    def _step_fn(self):
+        """The step: eager, or compiled once (``compile=True``)."""
+        if not self.compile:
+            return self._step
+        if self.__dict__.get("_compiled_step") is None:
+            self.__dict__["_compiled_step"] = torch.compile(self._step, fullgraph=True, dynamic=False)
+        return self.__dict__["_compiled_step"]
+
     def _run_steps(self, ff, state, intra, lateral, record: bool):
         spikes, mems, pscs = [], [], []
+        step = self._step_fn()
         for t in range(ff.shape[0]):
-            spk, state = self._step(ff[t], state, intra, lateral)
+            spk, state = step(ff[t], state, intra, lateral)
             spikes.append(spk)
             if record:
                 mems.append(state.v)
