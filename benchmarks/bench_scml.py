@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from snn_motifs import SCML, NeuronParameters
+from snn_motifs._io import write_json
 
 NEURON = NeuronParameters(tau_mem=16.0, tau_syn=8.0)  # Table 1, TI46
 
@@ -49,9 +49,36 @@ def time_it(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int, 
     return statistics.median(times)
 
 
-def scml_model(n: int, v: int, backend: str, fused: bool, device, inputs: int = 78):
-    layer = SCML(inputs, n, v, backend=backend, neuron=NEURON, fused=fused, check_inputs=False)
+def scml_model(n: int, v: int, backend: str, fused: bool, device, inputs: int = 78, compile: bool = False):
+    layer = SCML(
+        inputs, n, v, backend=backend, neuron=NEURON, fused=fused, check_inputs=False, compile=compile
+    )
     return layer.to(device)
+
+
+def projection_loss(n: int, x: torch.Tensor, readout: torch.Tensor, device) -> Callable[[], torch.Tensor]:
+    """The feed-forward projection alone (``nn.Linear(78, N)`` on all ``T * B`` inputs): the floor."""
+    fc = nn.Linear(x.shape[-1], n, bias=False).to(device)
+
+    def f():
+        fc.zero_grad(set_to_none=True)
+        return (fc(x) @ readout).square().mean()
+
+    return f
+
+
+def step_api_loss(layer: SCML, x: torch.Tensor, readout: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """The snnTorch-style loop: ``spk, state = layer(x[t], state)`` per step."""
+
+    def f():
+        layer.zero_grad(set_to_none=True)
+        state, out = None, []
+        for t in range(x.shape[0]):
+            spk, state = layer(x[t], state)
+            out.append(spk)
+        return (torch.stack(out).mean(0) @ readout).square().mean()
+
+    return f
 
 
 def scml_loss(layer: SCML, x: torch.Tensor, readout: torch.Tensor) -> Callable[[], torch.Tensor]:
@@ -122,6 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--motif", type=int, default=16)
+    ap.add_argument("--sizes", default="400,800,1600,3200", help="N values of the scaling sweep")
     ap.add_argument("--json", help="write the results to this JSON file")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
@@ -154,6 +182,12 @@ def main(argv: list[str] | None = None) -> dict:
         rate["scml"] = layer.run(x)[0].mean().item()
     bench("SCML native (sequence, fused)", scml_loss(layer, x, readout))
     bench("SCML native (step path)", scml_loss(scml_model(N, v, "native", False, device), x, readout))
+    bench("SCML native (step API loop)", step_api_loss(scml_model(N, v, "native", True, device), x, readout))
+    bench(
+        "SCML native (compile=True)",
+        scml_loss(scml_model(N, v, "native", False, device, compile=True), x, readout),
+    )
+    bench("feed-forward projection alone", projection_loss(N, x, readout, device))
     for backend in ("snntorch", "norse"):
         try:
             model = scml_model(N, v, backend, False, device)
@@ -181,6 +215,13 @@ def main(argv: list[str] | None = None) -> dict:
         if key in sec:
             ratios[f"{key} / SCML native step path"] = sec[key] / step
     ratios["SCML native step path / fused"] = step / fused
+    ratios["SCML native step API loop / fused"] = sec["SCML native (step API loop)"] / fused
+    projection = sec["feed-forward projection alone"]
+    ratios["SCML native fused / feed-forward projection"] = fused / projection
+    ratios["SCML native compile=True / feed-forward projection"] = (
+        sec["SCML native (compile=True)"] / projection
+    )
+    ratios["SCML native compile=True / fused"] = sec["SCML native (compile=True)"] / fused
     results["ratios"] = ratios
     results["firing_rate_scml"] = rate["scml"]
     print("ratios:")
@@ -189,11 +230,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     print("scaling with N (SCML native fused vs RLeaky dense):")
     scaling = []
-    sizes = [400, 800, 1600] if args.quick else [400, 800, 1600, 3200]
+    sizes = [400, 800, 1600] if args.quick else [int(n) for n in args.sizes.split(",")]
     for n in sizes:
         ro = torch.randn(n, 10, device=device)
         t_scml = time_it(scml_loss(scml_model(n, v, "native", True, device), x, ro), device, repeats)
         row = {"N": n, "scml_s": t_scml}
+        if device.type == "cuda":  # peak memory is measured on a GPU only (no allocator statistics on CPU)
+            torch.cuda.reset_peak_memory_stats(device)
+            scml_loss(scml_model(n, v, "native", True, device), x, ro)().backward()
+            row["scml_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         try:
             row["rleaky_s"] = time_it(rleaky_loss(n, x, ro, device), device, max(1, repeats // 2))
         except ImportError:
@@ -206,8 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
         row["scml_cost_per_neuron_vs_N400"] = (row["scml_s"] / row["N"]) / (base["scml_s"] / base["N"])
     results["scaling"] = scaling
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+        write_json(args.json, results)
         print(f"wrote {args.json}")
     return results
 
