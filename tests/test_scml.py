@@ -227,3 +227,47 @@ def test_trains_in_an_snntorch_tutorial_style_loop(backend):
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]
     assert all(math.isfinite(v) for v in losses)
+
+
+def test_step_api_builds_the_recurrent_weights_once_per_sequence():
+    """The step API reuses the signed weights within a sequence (gradients equal the fused path), rebuilds
+    them for a new sequence and after an in-place parameter change, and never shares a graph between
+    separately back-propagated forwards."""
+    torch.manual_seed(0)
+    layer = SCML(4, 16, 4, topology=MotifTopology.random(4, torch.Generator().manual_seed(1))).double()
+    x = torch.rand(12, 3, 4, dtype=torch.float64) * 3
+    calls = {"n": 0}
+    original = layer.recurrent_weights
+
+    def counted():
+        calls["n"] += 1
+        return original()
+
+    layer.recurrent_weights = counted
+
+    def unroll():
+        state, out = None, []
+        for t in range(x.shape[0]):
+            spk, state = layer(x[t], state)
+            out.append(spk)
+        return torch.stack(out)
+
+    spikes = unroll()
+    assert calls["n"] == 1  # one build for 12 steps
+    spikes.sum().backward()
+    g_step = layer.intra_weight.grad.clone()
+    layer.zero_grad()
+    fused, _ = SCML.run(layer, x)  # the fused kernel's gradient
+    fused.sum().backward()
+    assert torch.equal(fused, spikes)
+    torch.testing.assert_close(g_step, layer.intra_weight.grad, rtol=1e-10, atol=1e-12)
+    a, b = unroll(), unroll()  # two forwards, two backwards: no shared graph
+    a.sum().backward()
+    b.sum().backward()
+    state = None
+    spk, state = layer(x[0], state)
+    with torch.no_grad():
+        layer.intra_weight.mul_(0.5)  # an optimiser step in the middle of a sequence is seen at once
+    before = calls["n"]
+    layer(x[1], state)
+    assert calls["n"] == before + 1
