@@ -220,11 +220,12 @@ class SpikingLayer(nn.Module):
             state = self.init_state(x.shape[0], x.device, x.dtype)
         elif self.check_inputs:
             self._check_state(state, x.shape[0])
-        intra, lateral = self._weights_for_step(state)
+        key = self._weights_key()
+        intra, lateral = self._weights_for_step(state, key)
         ff = to_motif_layout(self.fc(x), self.motif_size)
         spikes, state = self._step_fn()(ff, state, intra, lateral)
         if not torch.compiler.is_compiling():
-            self.__dict__["_step_cache"] = (state.v, self._weights_key(), (intra, lateral))
+            self.__dict__["_step_cache"] = (state.v, key, (intra, lateral))
         return (spikes, state.v, state) if return_mem else (spikes, state)
 
     def _step(
@@ -321,7 +322,7 @@ class SpikingLayer(nn.Module):
     def _weights_key(self) -> tuple:
         return torch.is_grad_enabled(), tuple(p._version for p in self.parameters())
 
-    def _weights_for_step(self, state: LIFState):
+    def _weights_for_step(self, state: LIFState, key: tuple):
         """The signed recurrent weights, built once per sequence in the step API: reused while ``state`` is
         the one this layer returned last (the same sequence) and no parameter changed in place (an
         optimiser step, ``load_state_dict``); rebuilt for a new sequence (``state`` None, a fresh
@@ -331,7 +332,7 @@ class SpikingLayer(nn.Module):
             cache is not None
             and not torch.compiler.is_compiling()
             and cache[0] is state.v
-            and cache[1] == self._weights_key()
+            and cache[1] == key
         ):
             return cache[2]
         return self.recurrent_weights()
