@@ -3,15 +3,17 @@ dense recurrent SNN and of the discretised SC-ML, at N = 800, T = 100, B = 50, 7
 
 A search iteration is Algorithm 1's (a) architecture step on a validation batch, (b) weight step on a
 training batch and (c) SpiKL-IP over a one-batch IP window; "training step" is forward + backward +
-optimizer step. All models run our fused kernel with TSSL-BP.
+optimizer step. All models run our fused kernel with TSSL-BP; with ``--compile`` the search network and
+the SC-ML run the compiled kernel (the dense RSNN keeps the eager kernel, whose matmul is already BLAS).
 
-    python benchmarks/bench_hrmas_timing.py [--options 2,4,8,16,32] [--json out.json]
+    python benchmarks/bench_hrmas_timing.py [--options 2,4,8,16,32] [--compile] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 import torch
 from _common import median_time
@@ -30,10 +32,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--options", default="2,4,8,16,32")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--compile", action="store_true", help="compile=True for the search network and SC-ML")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     options = [int(v) for v in args.options.split(",")]
-    cfg = HRMASConfig(hidden=args.n, motif_sizes=options, input_gain=1.0)
+    cfg = HRMASConfig(hidden=args.n, motif_sizes=options, input_gain=1.0, compile=args.compile)
     loss_fn = make_loss(LossConfig())
     torch.manual_seed(0)
     x = (torch.rand(args.steps, args.batch, 78) < 0.15).float()
@@ -60,9 +66,14 @@ def main(argv=None) -> dict:
         with ip.window(), torch.no_grad():
             search(x)
 
-    dense = dense_rsnn(78, args.n, 26, cfg)
+    dense = dense_rsnn(78, args.n, 26, replace(cfg, compile=False))  # dense: the eager kernel's matmul
     scml = SCMLClassifier(
-        78, args.n, 26, topology=MotifTopology.random(16, torch.Generator().manual_seed(0)), spike_fn="tssl"
+        78,
+        args.n,
+        26,
+        topology=MotifTopology.random(16, torch.Generator().manual_seed(0)),
+        spike_fn="tssl",
+        compile=args.compile,
     )
     sec = {
         "search iteration (a+b+c)": median_time(search_iteration, args.repeats),

@@ -7,9 +7,14 @@ fixed random read-out of the spikes), so the ratios compare the recurrent part a
 
 Usage::
 
-    python benchmarks/bench_scml.py                # full table (a few minutes on 2 CPU cores)
-    python benchmarks/bench_scml.py --quick        # fewer repeats
-    python benchmarks/bench_scml.py --device cuda --json results.json
+    python benchmarks/bench_scml.py                # full table and scaling (~20 minutes on 2 CPU cores)
+    python benchmarks/bench_scml.py --quick        # fewer repeats, scaling up to N = 1600, T = 100 only
+    python benchmarks/bench_scml.py --threads 1 --json results.json
+    python benchmarks/bench_scml.py --device cuda --json results.json   # Triton kernels for compile=True
+
+Peak memory: on a GPU ``torch.cuda.max_memory_allocated``; on CPU the growth of the process's peak resident
+set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs`` before each measured forward+backward), i.e.
+what the operating system had to provide, allocator caching included.
 """
 
 from __future__ import annotations
@@ -49,11 +54,60 @@ def time_it(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int, 
     return statistics.median(times)
 
 
-def scml_model(n: int, v: int, backend: str, fused: bool, device, inputs: int = 78, compile: bool = False):
+def scml_model(
+    n: int,
+    v: int,
+    backend: str,
+    fused: bool,
+    device,
+    inputs: int = 78,
+    compile: bool = False,
+    spike_fn: str = "atan",
+):
     layer = SCML(
-        inputs, n, v, backend=backend, neuron=NEURON, fused=fused, check_inputs=False, compile=compile
+        inputs,
+        n,
+        v,
+        backend=backend,
+        neuron=NEURON,
+        fused=fused,
+        check_inputs=False,
+        compile=compile,
+        spike_fn=spike_fn,
     )
     return layer.to(device)
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def peak_memory_mb(fn: Callable[[], torch.Tensor], device: torch.device) -> float | None:
+    """Peak memory of one forward+backward of ``fn`` beyond what was held before (see the module
+    docstring); None where it cannot be measured."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn().backward()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    before = _status_kb("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # resets the peak resident set (VmHWM) to the current one
+    except OSError:
+        return None
+    fn().backward()
+    peak = _status_kb("VmHWM")
+    return None if before is None or peak is None else max(peak - before, 0) / 1024
 
 
 def projection_loss(n: int, x: torch.Tensor, readout: torch.Tensor, device) -> Callable[[], torch.Tensor]:
@@ -141,18 +195,73 @@ def norse_loss(n: int, x: torch.Tensor, readout: torch.Tensor, device) -> Callab
     return f
 
 
+SCALING_MODELS = ("SCML fused", "SCML compiled", "RLeaky", "Norse")
+
+
+def scaling_loss(name: str, n: int, v: int, x: torch.Tensor, readout: torch.Tensor, device):
+    """The forward+backward closure of one model of the scaling tables."""
+    if name == "SCML fused":
+        return scml_loss(scml_model(n, v, "native", True, device), x, readout)
+    if name == "SCML compiled":
+        return scml_loss(scml_model(n, v, "native", True, device, compile=True), x, readout)
+    if name == "RLeaky":
+        return rleaky_loss(n, x, readout, device)
+    return norse_loss(n, x, readout, device)
+
+
+def scaling_row(
+    models: tuple[str, ...], n: int, v: int, x: torch.Tensor, device, repeats: int, slow_s: float
+) -> dict:
+    """Time (median) and peak memory of every model at one ``(N, T)``; models slower than ``slow_s`` per
+    iteration are timed once."""
+    readout = torch.randn(n, 10, device=device)
+    row: dict = {"N": n, "T": x.shape[0]}
+    for name in models:
+        try:
+            fn = scaling_loss(name, n, v, x, readout, device)
+        except ImportError as exc:
+            print(f"  skip {name}: {exc}")
+            continue
+        t0 = time.perf_counter()
+        fn().backward()  # warm-up (and compilation)
+        _sync(device)
+        first = time.perf_counter() - t0
+        reps = 1 if first > slow_s else repeats
+        row[f"{name} s"] = time_it(fn, device, reps, warmup=0)
+        row[f"{name} peak MB"] = peak_memory_mb(fn, device)
+        del fn
+    return row
+
+
+def print_scaling(rows: list[dict], models: tuple[str, ...]) -> None:
+    head = "".join(f" {m + ' ms':>16s} {'MB':>7s}" for m in models)
+    print(f"  {'N':>5s} {'T':>5s}{head}")
+    for row in rows:
+        cells = ""
+        for m in models:
+            t, mb = row.get(f"{m} s"), row.get(f"{m} peak MB")
+            cells += f" {t * 1e3:16.1f}" if t is not None else f" {'-':>16s}"
+            cells += f" {mb:7.0f}" if mb is not None else f" {'-':>7s}"
+        print(f"  {row['N']:5d} {row['T']:5d}{cells}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="2 repeats, scaling up to N=1600")
+    ap.add_argument("--quick", action="store_true", help="2 repeats, scaling up to N=1600, no T sweep")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--motif", type=int, default=16)
-    ap.add_argument("--sizes", default="400,800,1600,3200", help="N values of the scaling sweep")
+    ap.add_argument("--sizes", default="400,800,1600,3200,6400", help="N values of the scaling sweep")
+    ap.add_argument("--long-steps", type=int, default=1000, help="T of the long-sequence row (N = 800)")
+    ap.add_argument("--no-scaling", action="store_true", help="only the N = 800 table")
     ap.add_argument("--json", help="write the results to this JSON file")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else args.repeats
     torch.manual_seed(0)
     T, B, F, N, v = args.steps, args.batch, 78, 800, args.motif
@@ -166,6 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         },
         "seconds": {},
     }
@@ -180,14 +290,22 @@ def main(argv: list[str] | None = None) -> dict:
     layer = scml_model(N, v, "native", True, device)
     with torch.no_grad():
         rate["scml"] = layer.run(x)[0].mean().item()
+    bench("feed-forward projection alone", projection_loss(N, x, readout, device))
     bench("SCML native (sequence, fused)", scml_loss(layer, x, readout))
-    bench("SCML native (step path)", scml_loss(scml_model(N, v, "native", False, device), x, readout))
-    bench("SCML native (step API loop)", step_api_loss(scml_model(N, v, "native", True, device), x, readout))
     bench(
         "SCML native (compile=True)",
-        scml_loss(scml_model(N, v, "native", False, device, compile=True), x, readout),
+        scml_loss(scml_model(N, v, "native", True, device, compile=True), x, readout),
     )
-    bench("feed-forward projection alone", projection_loss(N, x, readout, device))
+    bench(
+        "SCML native TSSL-BP (fused)",
+        scml_loss(scml_model(N, v, "native", True, device, spike_fn="tssl"), x, readout),
+    )
+    bench(
+        "SCML native TSSL-BP (compile=True)",
+        scml_loss(scml_model(N, v, "native", True, device, compile=True, spike_fn="tssl"), x, readout),
+    )
+    bench("SCML native (step path)", scml_loss(scml_model(N, v, "native", False, device), x, readout))
+    bench("SCML native (step API loop)", step_api_loss(scml_model(N, v, "native", True, device), x, readout))
     for backend in ("snntorch", "norse"):
         try:
             model = scml_model(N, v, backend, False, device)
@@ -205,51 +323,47 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  skip Norse: {exc}")
 
     fused = sec["SCML native (sequence, fused)"]
+    compiled = sec["SCML native (compile=True)"]
     step = sec["SCML native (step path)"]
-    ratios = {}
+    projection = sec["feed-forward projection alone"]
+    ratios = {
+        "SCML native fused / feed-forward projection": fused / projection,
+        "SCML native compile=True / feed-forward projection": compiled / projection,
+        "SCML native TSSL-BP fused / feed-forward projection": (
+            sec["SCML native TSSL-BP (fused)"] / projection
+        ),
+        "SCML native TSSL-BP compile=True / feed-forward projection": (
+            sec["SCML native TSSL-BP (compile=True)"] / projection
+        ),
+        "SCML native compile=True / fused": compiled / fused,
+        "SCML native step path / fused": step / fused,
+        "SCML native step API loop / fused": sec["SCML native (step API loop)"] / fused,
+    }
     for name in ("snnTorch RLeaky (dense all-to-all)", "Norse LIFRecurrentCell (dense)"):
         if name in sec:
             ratios[f"{name} / SCML native fused"] = sec[name] / fused
+            ratios[f"{name} / SCML native compile=True"] = sec[name] / compiled
     for backend in ("snntorch", "norse"):
         key = f"SCML {backend} adapter"
         if key in sec:
             ratios[f"{key} / SCML native step path"] = sec[key] / step
-    ratios["SCML native step path / fused"] = step / fused
-    ratios["SCML native step API loop / fused"] = sec["SCML native (step API loop)"] / fused
-    projection = sec["feed-forward projection alone"]
-    ratios["SCML native fused / feed-forward projection"] = fused / projection
-    ratios["SCML native compile=True / feed-forward projection"] = (
-        sec["SCML native (compile=True)"] / projection
-    )
-    ratios["SCML native compile=True / fused"] = sec["SCML native (compile=True)"] / fused
     results["ratios"] = ratios
     results["firing_rate_scml"] = rate["scml"]
     print("ratios:")
     for k, r in ratios.items():
         print(f"  {k:<62s} {r:6.2f}x")
 
-    print("scaling with N (SCML native fused vs RLeaky dense):")
-    scaling = []
-    sizes = [400, 800, 1600] if args.quick else [int(n) for n in args.sizes.split(",")]
-    for n in sizes:
-        ro = torch.randn(n, 10, device=device)
-        t_scml = time_it(scml_loss(scml_model(n, v, "native", True, device), x, ro), device, repeats)
-        row = {"N": n, "scml_s": t_scml}
-        if device.type == "cuda":  # peak memory is measured on a GPU only (no allocator statistics on CPU)
-            torch.cuda.reset_peak_memory_stats(device)
-            scml_loss(scml_model(n, v, "native", True, device), x, ro)().backward()
-            row["scml_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-        try:
-            row["rleaky_s"] = time_it(rleaky_loss(n, x, ro, device), device, max(1, repeats // 2))
-        except ImportError:
-            pass
-        scaling.append(row)
-        extra = f"  RLeaky {row['rleaky_s'] * 1e3:9.1f} ms" if "rleaky_s" in row else ""
-        print(f"  N={n:5d}  SCML {t_scml * 1e3:9.1f} ms{extra}", flush=True)
-    base = scaling[0]
-    for row in scaling:
-        row["scml_cost_per_neuron_vs_N400"] = (row["scml_s"] / row["N"]) / (base["scml_s"] / base["N"])
-    results["scaling"] = scaling
+    if not args.no_scaling:
+        sizes = [400, 800, 1600] if args.quick else [int(n) for n in args.sizes.split(",")]
+        print(f"scaling with N (T={T}): forward+backward ms and peak MB")
+        rows = [scaling_row(SCALING_MODELS, n, v, x, device, repeats, slow_s=5.0) for n in sizes]
+        print_scaling(rows, SCALING_MODELS)
+        if not args.quick:
+            long_x = (torch.rand(args.long_steps, B, F, device=device) < 0.15).float()
+            print(f"long sequences (N={N}): forward+backward ms and peak MB")
+            rows.append(scaling_row(SCALING_MODELS, N, v, long_x, device, repeats, slow_s=5.0))
+            print_scaling(rows[-1:], SCALING_MODELS)
+        results["scaling"] = rows
     if args.json:
         write_json(args.json, results)
         print(f"wrote {args.json}")

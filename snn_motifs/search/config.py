@@ -58,6 +58,7 @@ class HRMASConfig:
     loss: str = "mean"  # the readout (snn_motifs.readout.READOUTS)
     spike_fn: str = "tssl"
     backend: str = "native"
+    compile: bool = False  # torch.compile the recurrent kernels (SpikingLayer's compile)
     seed: int = 0
     ti46_root: str | None = None
     ti46_split: str = "speaker_dependent"
@@ -111,7 +112,10 @@ class HRMASConfig:
 
 
 def config_diff(stored: dict, current: dict) -> list[str]:
-    """Keys whose values differ between two config dicts (a key missing on one side counts)."""
+    """Keys whose values differ between two config dicts. A key missing on one side counts, unless it is a
+    config field at its default (a run folder written before the field existed)."""
+    defaults = {f.name: getattr(HRMASConfig(), f.name) for f in fields(HRMASConfig)}
+    stored, current = {**defaults, **stored}, {**defaults, **current}
     return sorted(k for k in {*stored, *current} if stored.get(k, object()) != current.get(k, object()))
 
 

@@ -229,6 +229,7 @@ def search_network(cfg: HRMASConfig, in_features: int, classes: int) -> SCMLClas
         cfg.effective_options(),
         lateral=cfg.searches_lateral,
         inhibitory_weight=cfg.inhibitory_weight,
+        compile=cfg.compile,
         **common,
     )
     return SCMLClassifier(
