@@ -41,13 +41,21 @@ DATASETS: dict[str, tuple[Callable, NeuronParameters, str, str]] = {
 }
 
 
-def median_time(fn: Callable[[], object], repeats: int) -> float:
+def sync(device: torch.device | str) -> None:
+    """Wait for the GPU's queued work (timings of asynchronous CUDA calls); no-op on CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn: Callable[[], object], repeats: int, device: torch.device | str = "cpu") -> float:
     """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after one warm-up call."""
     fn()
+    sync(device)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -62,6 +70,7 @@ def add_common_args(ap) -> None:
     ap.add_argument("--epochs-mnist1d", type=int, default=60)
     ap.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
     ap.add_argument("--weight-decay", type=float, default=1e-2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (every model and batch)")
     ap.add_argument("--json")
 
 
@@ -99,6 +108,7 @@ def compare(args, models: dict[str, Callable[[object, NeuronParameters, str], to
                         seed=seed,
                         schedule=args.schedule,
                         weight_decay=args.weight_decay,
+                        device=args.device,
                     )
                 rates = res["history"][-1].get("rates", {}) if res["history"] else {}
                 print(

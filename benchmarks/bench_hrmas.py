@@ -43,17 +43,17 @@ METHODS = {
 }
 
 
-def run_one(cfg, data, out: Path, method: str) -> dict:
+def run_one(cfg, data, out: Path, method: str, device: str = "cpu") -> dict:
     """One seed of one method; finished runs are read back, unfinished ones resumed."""
     if method == "dense":
         path = out / "dense.json"
         if not path.exists():
             torch.manual_seed(cfg.seed)
-            write_json(path, train_dense_baseline(cfg, data))
+            write_json(path, train_dense_baseline(cfg, data, device=device))
         return read_json(path)
     if (out / "result.json").exists():
         return read_json(out / "result.json")
-    run = HRMASRun(with_ablation(cfg, method), data, out, progress=False, log=lambda s: None)
+    run = HRMASRun(with_ablation(cfg, method), data, out, progress=False, log=lambda s: None, device=device)
     return run.run(resume=run.checkpoint_path.exists())
 
 
@@ -65,6 +65,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (one core per benchmark process)")
     ap.add_argument("--out", default="runs/bench_hrmas")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -85,7 +86,7 @@ def main(argv=None) -> dict:
             for seed in range(args.seeds):
                 t0 = time.perf_counter()
                 cfg = dataclasses.replace(base, seed=seed)
-                res = run_one(cfg, data, Path(args.out) / key / method / f"seed{seed}", method)
+                res = run_one(cfg, data, Path(args.out) / key / method / f"seed{seed}", method, args.device)
                 runs.append(res)
                 extra = f"v={res['genotype']['motif_size']}" if "genotype" in res else ""
                 if "decision" in res:

@@ -34,6 +34,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--compile", action="store_true", help="compile=True for the search network and SC-ML")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     if args.threads:
@@ -42,10 +43,11 @@ def main(argv=None) -> dict:
     cfg = HRMASConfig(hidden=args.n, motif_sizes=options, input_gain=1.0, compile=args.compile)
     loss_fn = make_loss(LossConfig())
     torch.manual_seed(0)
-    x = (torch.rand(args.steps, args.batch, 78) < 0.15).float()
-    y = torch.randint(0, 26, (args.batch,))
+    device = torch.device(args.device)
+    x = (torch.rand(args.steps, args.batch, 78, device=device) < 0.15).float()
+    y = torch.randint(0, 26, (args.batch,), device=device)
 
-    search = search_network(cfg, 78, 26)
+    search = search_network(cfg, 78, 26).to(device)
     w_opt = torch.optim.Adam(weight_parameters(search), lr=1e-3)
     architect = Architect(search, loss_fn, lr=1e-3)
     ip = SpiKLIP(window_only=True)
@@ -66,7 +68,7 @@ def main(argv=None) -> dict:
         with ip.window(), torch.no_grad():
             search(x)
 
-    dense = dense_rsnn(78, args.n, 26, replace(cfg, compile=False))  # dense: the eager kernel's matmul
+    dense = dense_rsnn(78, args.n, 26, replace(cfg, compile=False)).to(device)  # eager: BLAS matmul
     scml = SCMLClassifier(
         78,
         args.n,
@@ -74,15 +76,17 @@ def main(argv=None) -> dict:
         topology=MotifTopology.random(16, torch.Generator().manual_seed(0)),
         spike_fn="tssl",
         compile=args.compile,
-    )
+    ).to(device)
     sec = {
-        "search iteration (a+b+c)": median_time(search_iteration, args.repeats),
-        "search net training step (b only)": median_time(train_step(search, w_opt, None), args.repeats),
+        "search iteration (a+b+c)": median_time(search_iteration, args.repeats, device),
+        "search net training step (b only)": median_time(
+            train_step(search, w_opt, None), args.repeats, device
+        ),
         "dense RSNN training step": median_time(
-            train_step(dense, torch.optim.Adam(dense.parameters(), 1e-3), None), args.repeats
+            train_step(dense, torch.optim.Adam(dense.parameters(), 1e-3), None), args.repeats, device
         ),
         "discretised SC-ML (v=16) training step": median_time(
-            train_step(scml, torch.optim.Adam(scml.parameters(), 1e-3), None), args.repeats
+            train_step(scml, torch.optim.Adam(scml.parameters(), 1e-3), None), args.repeats, device
         ),
     }
     dense_s = sec["dense RSNN training step"]

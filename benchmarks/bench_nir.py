@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--device", default="cpu", help="cpu or cuda (the model, the input, the importers' modules)"
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
     if args.quick:
@@ -39,21 +42,23 @@ def main() -> None:
     model = SCMLClassifier(
         78, args.hidden, 26, args.motif, neuron=NeuronParameters(tau_mem=16, tau_syn=8), input_gain=2.0
     )
-    x = (torch.rand(args.steps, args.batch, 78) < 0.2).float()
+    device = torch.device(args.device)
+    x = (torch.rand(args.steps, args.batch, 78) < 0.2).float().to(device)
+    graph = to_nir(model)
+    model = model.to(device)
     with torch.no_grad():
         expected = model(x)
-    graph = to_nir(model)
-    imported = {"norse": import_norse(graph), "snntorch": import_snntorch(graph)}
+    imported = {"norse": import_norse(graph).to(device), "snntorch": import_snntorch(graph).to(device)}
     print(
         f"SCMLClassifier 78-{args.hidden}(v={args.motif})-26, T={args.steps}, B={args.batch}, inference; "
         f"output rate {expected.mean():.3f}; torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     rows = {}
     with torch.no_grad():
-        rows["snn_motifs (fused, O(N v))"] = median_time(lambda: model(x), args.repeats)
+        rows["snn_motifs (fused, O(N v))"] = median_time(lambda: model(x), args.repeats, device)
     for name, module in imported.items():
         same = torch.equal(run_imported(module, x), expected)
-        seconds = median_time(lambda m=module: run_imported(m, x), args.repeats)
+        seconds = median_time(lambda m=module: run_imported(m, x), args.repeats, device)
         rows[f"{name} from_nir (dense W_rec)"] = seconds
         print(f"{name}: identical output spikes: {same}")
     base = rows["snn_motifs (fused, O(N v))"]

@@ -99,10 +99,10 @@ class Net(nn.Module):
         return torch.stack(spk2_rec), torch.stack(mem2_rec)
 
 
-def run(kind: str, seed: int, data, batch: int, limit: int | None) -> dict:
+def run(kind: str, seed: int, data, batch: int, limit: int | None, device: str = "cpu") -> dict:
     (xtr, ytr), (xte, yte) = data
     torch.manual_seed(seed)
-    net = Net(kind)
+    net = Net(kind).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=5e-4, betas=(0.9, 0.999))
     loss_fn = nn.CrossEntropyLoss()
     order = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(seed))
@@ -111,18 +111,21 @@ def run(kind: str, seed: int, data, batch: int, limit: int | None) -> dict:
     net.train()
     for i in range(0, n, batch):
         idx = order[i : i + batch]
-        _, mem = net(xtr[idx])
-        loss = sum(loss_fn(mem[t], ytr[idx]) for t in range(STEPS))
+        xb, yb = xtr[idx].to(device), ytr[idx].to(device)
+        _, mem = net(xb)
+        loss = sum(loss_fn(mem[t], yb) for t in range(STEPS))
         opt.zero_grad()
         loss.backward()
         opt.step()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
     net.eval()
     correct = 0
     with torch.no_grad():
         for i in range(0, len(xte), 1000):
-            spk, _ = net(xte[i : i + 1000])
-            correct += int((spk.sum(0).argmax(-1) == yte[i : i + 1000]).sum())
+            spk, _ = net(xte[i : i + 1000].to(device))
+            correct += int((spk.sum(0).argmax(-1).cpu() == yte[i : i + 1000]).sum())
     return {"acc": correct / len(xte), "seconds": seconds, "ms_per_batch": 1e3 * seconds / -(-n // batch)}
 
 
@@ -133,6 +136,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--limit", type=int, help="train on the first LIMIT samples only (smoke test)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     root = Path(args.root)
@@ -143,7 +147,7 @@ def main(argv=None) -> dict:
     for kind in args.models.split(","):
         runs = []
         for seed in range(args.seeds):
-            runs.append(run(kind, seed, data, args.batch, args.limit))
+            runs.append(run(kind, seed, data, args.batch, args.limit, args.device))
             r = runs[-1]
             print(
                 f"{kind:<13s} seed {seed}: test acc {r['acc']:.4f} ({r['seconds']:.0f} s, "

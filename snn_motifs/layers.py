@@ -391,8 +391,9 @@ class SpikingLayer(nn.Module):
     def _run_steps(self, ff, state, intra, lateral, record: bool):
         spikes, mems, pscs = [], [], []
         step = self._step_fn()
-        for t in range(ff.shape[0]):
-            spk, state = step(ff[t], state, intra, lateral)
+        # unbind: one backward node for all steps (indexing ff[t] would cost a [T, ...] gradient per step)
+        for ff_t in ff.unbind(0):
+            spk, state = step(ff_t, state, intra, lateral)
             spikes.append(spk)
             if record:
                 mems.append(state.v)

@@ -63,8 +63,8 @@ def psc(spikes: torch.Tensor, tau_syn: float, gain: float = 1.0) -> torch.Tensor
     decay = 1.0 - 1.0 / tau_syn
     out = []
     a = torch.zeros_like(spikes[0])
-    for t in range(spikes.shape[0]):
-        a = psc_update(a, spikes[t], decay)
+    for s_t in spikes.unbind(0):  # one backward node, not a [T, ...] gradient per indexed step
+        a = psc_update(a, s_t, decay)
         out.append(a)
     return torch.stack(out) * gain
 

@@ -46,8 +46,8 @@ def leaky_integrate(current: torch.Tensor, tau_mem: float, v0: torch.Tensor | No
     decay, gain = 1.0 - 1.0 / tau_mem, 1.0 / tau_mem
     u = torch.zeros_like(current[0]) if v0 is None else v0
     out = []
-    for t in range(current.shape[0]):
-        u = torch.add(gain * current[t], u, alpha=decay)
+    for c_t in current.unbind(0):  # one backward node, not a [T, ...] gradient per indexed step
+        u = torch.add(gain * c_t, u, alpha=decay)
         out.append(u)
     return torch.stack(out)
 

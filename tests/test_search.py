@@ -581,3 +581,18 @@ def test_tensorboard_scalars_of_a_search_read_back(tmp_path):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     probs = [e.value for e in events.Scalars("search_size/size_probs/v=4")]
     assert probs == pytest.approx([h["size_probs"][1] for h in history if h["phase"] == "search_size"])
+
+
+def test_compile_key_reaches_every_network_and_old_run_folders_still_resume():
+    from snn_motifs.search.config import config_diff
+    from snn_motifs.search.retrain import build_classifier
+
+    cfg = HRMASConfig(hidden=8, motif_sizes=[2, 4], compile=True)
+    assert search_network(cfg, 3, 2).hidden.compile
+    genotype = Genotype(MotifTopology.random(2, torch.Generator().manual_seed(0)), 8)
+    assert build_classifier(genotype, cfg, 3, 2).hidden.compile
+    assert not build_classifier(genotype, HRMASConfig(hidden=8), 3, 2).hidden.compile
+    current = vars(HRMASConfig(hidden=8))
+    written_before_the_key = {k: v for k, v in current.items() if k != "compile"}
+    assert config_diff(written_before_the_key, current) == []
+    assert config_diff(written_before_the_key, vars(cfg)) == ["compile", "motif_sizes"]
