@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .neuron import membrane_update, psc_update, synaptic_current, synaptic_decay
 from .surrogate import SurrogateSpike
 from .tssl import check_incoming_gradient, tssl_delta
 
@@ -162,13 +163,13 @@ def forward_chunk(
     records: tuple[list[torch.Tensor], ...] = ([], [], [], [], [])
     for k in range(x.shape[0]):
         c = x[k] + recurrent_input(z, intra_t, lateral_t)
-        syn = i + resistance * c  # synaptic_current
-        p = tau_inv * syn + leak * v  # membrane_update
+        syn = synaptic_current(i, resistance, c)
+        p = membrane_update(syn, v, leak, tau_inv)
         fired = p > v_threshold
         z = fired.to(p.dtype)
         v = torch.where(fired, 0.0, p)
-        i = syn_decay * syn  # synaptic_decay
-        a = z + syn_decay * a  # psc_update
+        i = synaptic_decay(syn, syn_decay)
+        a = psc_update(a, z, syn_decay)
         for record, value in zip(records, (z, p, syn, c, a), strict=True):
             record.append(value)
     for out, record in zip(outs, records, strict=True):
