@@ -312,24 +312,6 @@ class SpikingLayer(nn.Module):
             and not neurons.has_step_hooks
         )
 
-    def _kernel_inputs(self, ff, state, intra, lateral) -> tuple:
-        """The arguments the fused and the compiled sequence kernels share, in motif layout."""
-        neurons, v = self.neurons, self.motif_size
-        tau_inv = neurons.tau_inv()
-        shape = (self.n_motifs, 1, v)
-        return (
-            ff,
-            (1.0 - tau_inv).view(shape),
-            tau_inv.view(shape),
-            neurons.gain().view(shape),
-            intra,
-            lateral,
-            *(to_motif_layout(s, v) for s in (state.v, state.i, state.a, state.z)),
-            neurons.v_threshold,
-            neurons.syn_decay,
-            neurons.spike_fn,
-        )
-
     def _run_compiled(self, ff, state, intra, lateral, record: bool):
         """The whole sequence through :class:`~snn_motifs.compiled_kernel.CompiledMotifSequence`, in the
         layer's own layout (``[T, B, N]`` viewed as ``[T, B, M, v]``: no layout copies)."""
@@ -355,7 +337,21 @@ class SpikingLayer(nn.Module):
         return spikes, mem.flatten(-2), psc.flatten(-2), final
 
     def _run_fused(self, ff, state, intra, lateral, record: bool):
-        spikes, mem, psc, syn = MotifLIFSequence.apply(*self._kernel_inputs(ff, state, intra, lateral))
+        neurons, v = self.neurons, self.motif_size
+        tau_inv = neurons.tau_inv()
+        shape = (self.n_motifs, 1, v)
+        spikes, mem, psc, syn = MotifLIFSequence.apply(
+            ff,
+            (1.0 - tau_inv).view(shape),
+            tau_inv.view(shape),
+            neurons.gain().view(shape),
+            intra,
+            lateral,
+            *(to_motif_layout(s, v) for s in (state.v, state.i, state.a, state.z)),
+            neurons.v_threshold,
+            neurons.syn_decay,
+            neurons.spike_fn,
+        )
         final = LIFState(*(from_motif_layout(t) for t in (mem[-1], syn, psc[-1], spikes[-1])))
         spikes = from_motif_layout(spikes)
         if not record:  # skip two [T, B, N] layout copies nobody asked for
