@@ -22,12 +22,23 @@ import sys
 from pathlib import Path
 
 from . import search
+from ._io import write_json
 from .adapters import available_backends
-from .search import ABLATIONS, Genotype, HRMASConfig, Interrupted
+from .search import ABLATIONS, Genotype, HRMASConfig, Interrupted, cost_line
 from .training import evaluate
 
 #: command-line options that override config keys of the same name
-OVERRIDES = ("backend", "ti46_root", "ti46_split", "hidden", "epochs_size", "epochs_types", "epochs_retrain")
+OVERRIDES = (
+    "backend",
+    "ti46_root",
+    "ti46_split",
+    "hidden",
+    "epochs_size",
+    "epochs_types",
+    "epochs_retrain",
+    "cost",
+    "cost_weight",
+)
 
 
 def _config(args) -> HRMASConfig:
@@ -94,9 +105,22 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    model, _, cfg = search.load_trained(args.run)
+    """Test accuracy and hardware cost (NeuroBench's metrics, :mod:`snn_motifs.metrics`) of a trained
+    model: JSON on stdout, also written to ``evaluation.json`` beside the model (or ``--out``); a
+    one-line summary on stderr."""
+    model, genotype, cfg = search.load_trained(args.run)
     data = search.load_data(cfg)
-    print(json.dumps({"test_acc": evaluate(model, data.x_test, data.y_test, tau_syn=cfg.tau_syn)}))
+    result = {
+        "test_acc": evaluate(model, data.x_test, data.y_test, tau_syn=cfg.tau_syn),
+        "genotype": genotype.to_dict(),
+        "cost": search.test_cost(model, data),
+    }
+    out = Path(args.out) if args.out else search.trained_file(args.run).parent / "evaluation.json"
+    write_json(out, result)
+    print(json.dumps(result, indent=1))  # machine-readable on stdout, the summary on stderr
+    say = sys.stderr.write
+    say(f"test accuracy {result['test_acc']:.4f} ({genotype.summary()})\ncost: {cost_line(result['cost'])}\n")
+    say(f"wrote {out}\n")
     return 0
 
 
@@ -134,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--epochs-size", dest="epochs_size", type=int)
         p.add_argument("--epochs-types", dest="epochs_types", type=int)
         p.add_argument("--epochs-retrain", dest="epochs_retrain", type=int)
+        p.add_argument(
+            "--cost", choices=["synops", "synapses"], help="what a cost-aware search trades accuracy against"
+        )
+        p.add_argument(
+            "--cost-weight",
+            dest="cost_weight",
+            type=float,
+            help="lambda >= 0 of the cost term in the architecture loss (0: accuracy alone)",
+        )
 
     p = sub.add_parser("search", help="search -> discretise -> retrain -> test")
     common(p)
@@ -188,8 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="test accuracy of a trained model (train dir or search seed)")
+    p = sub.add_parser(
+        "evaluate", help="test accuracy and hardware cost of a trained model (train dir or search seed)"
+    )
     p.add_argument("--run", required=True)
+    p.add_argument("--out", help="where to write the JSON (default: evaluation.json beside the model)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export-nir", help="write a trained model (train dir or search seed) as a NIR graph")

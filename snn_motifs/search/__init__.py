@@ -19,14 +19,21 @@ Figure 4), as a package whose modules follow the data:
 from .architect import Architect, second_order_arch_grad
 from .baselines import ABLATIONS, dense_rsnn, random_trial, train_dense_baseline, with_ablation
 from .config import HRMASConfig, config_names, load_config
-from .experiment import check_device, figures, load_data, run, summarise
+from .cost import COSTS, cost_penalty, expected_cost
+from .experiment import check_device, cost_line, figures, load_data, run, summarise
 from .genotype import Genotype
-from .retrain import build_classifier, load_trained, retrain, train_genotype
+from .retrain import build_classifier, load_trained, retrain, test_cost, train_genotype, trained_file
 from .runner import HRMASRun, Interrupted
 from .schedule import IPWindow, search_epoch, split_search
 from .space import MixedMotifLayer, arch_parameters, search_network, weight_parameters
 
 __all__ = [
+    "COSTS",
+    "cost_penalty",
+    "expected_cost",
+    "test_cost",
+    "trained_file",
+    "cost_line",
     "HRMASConfig",
     "load_config",
     "config_names",

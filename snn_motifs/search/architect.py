@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from ..training import average_gradients, average_scalar
-from .space import arch_parameters, weight_parameters
+from .cost import cost_penalty, expected_cost, full_cost
+from .space import MixedMotifLayer, arch_parameters, weight_parameters
 
 __all__ = ["Architect", "second_order_arch_grad"]
 
@@ -81,6 +82,9 @@ class Architect:
         lr: the architecture learning rate ``eta1``.
         second_order: use eqs 12-14 with ``eta2 = weight_lr`` (else first order, ``w' = w``).
         weight_lr: the weights' learning rate, the virtual step of the second-order gradient.
+        cost, cost_weight: a cost-aware search adds ``cost_weight * E_alpha[cost] / full cost`` to the
+            validation loss (:func:`~snn_motifs.search.cost.cost_penalty`; ``cost_weight=0``: the HRMAS
+            paper's objective).
     """
 
     def __init__(
@@ -90,8 +94,11 @@ class Architect:
         lr: float,
         second_order: bool = False,
         weight_lr: float = 0.0,
+        cost: str = "synops",
+        cost_weight: float = 0.0,
     ) -> None:
         self.model, self.loss_fn = model, loss_fn
+        self.cost, self.cost_weight = cost, float(cost_weight)
         self.second_order, self.weight_lr = second_order, weight_lr
         self.optimizer = torch.optim.Adam(arch_parameters(model), lr=lr)
         #: norm of the last alpha gradient (logged per epoch)
@@ -111,14 +118,17 @@ class Architect:
                 weight_parameters(model),
                 arch,
                 lambda: loss_fn(model(xt), yt),
-                lambda: loss_fn(model(xv), yv),
+                lambda: self._objective(model(xv), yv),
                 self.weight_lr,
             )
             with torch.no_grad():
                 value = float(loss_fn(model(xv), yv))
         else:
-            loss = loss_fn(model(xv), yv)
-            grads = _or_zeros(torch.autograd.grad(loss, arch, allow_unused=True), arch)
+            out = model(xv)
+            loss = loss_fn(out, yv)
+            grads = _or_zeros(
+                torch.autograd.grad(self._objective(out, yv, loss), arch, allow_unused=True), arch
+            )
             value = loss.item()
         value = average_scalar(value)
         for a, g in zip(arch, grads, strict=True):
@@ -127,6 +137,25 @@ class Architect:
         self.last_grad_norm = float(torch.sqrt(sum((g.detach() ** 2).sum() for g in grads)))
         self.optimizer.step()
         return value
+
+    def _objective(self, out: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor | None = None):
+        """The architecture loss: the validation loss plus the cost penalty (after the forward pass that
+        measured the spikes the ``"synops"`` cost weights its synapses with)."""
+        loss = self.loss_fn(out, labels) if loss is None else loss
+        penalty = cost_penalty(self.model, self.cost, self.cost_weight)
+        return loss if penalty is None else loss + penalty
+
+    def cost_record(self) -> dict:
+        """``expected_cost`` (``E_alpha[cost]`` now: synops per sample or synapses of the recurrence) and
+        ``cost_ratio`` (over the largest option with every edge present), for the history; empty when the
+        model holds no mixed layer or no spikes were measured yet."""
+        layers = [m for m in self.model.modules() if isinstance(m, MixedMotifLayer)]
+        if not layers or (self.cost == "synops" and layers[0].last_crossing_spikes is None):
+            return {}
+        with torch.no_grad():
+            expected = sum(float(expected_cost(layer, self.cost)) for layer in layers)
+            full = sum(float(full_cost(layer, self.cost)) for layer in layers)
+        return {"expected_cost": expected, "cost_ratio": expected / full if full > 0 else float("nan")}
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()

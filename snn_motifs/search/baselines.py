@@ -15,7 +15,7 @@ from ..topology import ConnectionType, MotifTopology
 from ..training import evaluate, train_epoch
 from .config import HRMASConfig
 from .genotype import Genotype
-from .retrain import build_classifier, calibrated, retrain
+from .retrain import build_classifier, calibrated, retrain, test_cost
 
 __all__ = ["ABLATIONS", "with_ablation", "random_trial", "dense_rsnn", "train_dense_baseline"]
 
@@ -74,5 +74,6 @@ def train_dense_baseline(
     """Train :func:`dense_rsnn` with the retraining budget of ``cfg`` (no search) and test it once."""
     seed = cfg.seed if seed is None else seed
     torch.manual_seed(seed)
-    res = retrain(dense_rsnn(data.n_channels, cfg.hidden, data.n_classes, cfg), data, cfg, seed, device)
-    return {"test_acc": res["test_acc"], "seconds": res["seconds"]}
+    model = dense_rsnn(data.n_channels, cfg.hidden, data.n_classes, cfg)
+    res = retrain(model, data, cfg, seed, device)
+    return {"test_acc": res["test_acc"], "seconds": res["seconds"], "cost": test_cost(model, data, device)}

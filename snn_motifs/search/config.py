@@ -16,6 +16,9 @@ from .._io import read_json
 from ..neuron import NeuronParameters
 from ..readout import READOUTS
 
+#: the costs a search can trade against accuracy (:mod:`snn_motifs.search.cost`)
+COSTS = ("synops", "synapses")
+
 __all__ = ["HRMASConfig", "load_config", "config_names", "config_diff", "DEFAULT_CONFIG"]
 
 #: the packaged config the CLI uses when none is given (MNIST-1D, generated offline)
@@ -59,6 +62,12 @@ class HRMASConfig:
     spike_fn: str = "tssl"
     backend: str = "native"
     compile: bool = False  # torch.compile the recurrent kernels (SpikingLayer's compile)
+    #: what a cost-aware search trades accuracy against (snn_motifs.search.cost): "synops" (expected
+    #: recurrent synaptic operations per sample) or "synapses" (expected recurrent synapses)
+    cost: str = "synops"
+    #: lambda >= 0: architecture loss + lambda * E_alpha[cost] / cost of the largest option with every edge;
+    #: 0 (default) is the HRMAS paper's objective, accuracy alone
+    cost_weight: float = 0.0
     seed: int = 0
     ti46_root: str | None = None
     ti46_split: str = "speaker_dependent"
@@ -77,6 +86,14 @@ class HRMASConfig:
             raise ValueError(f"loss must be a readout name {list(READOUTS)}, got {self.loss!r}")
         if self.search not in ("hrmas", "random"):
             raise ValueError(f"search must be 'hrmas' or 'random', got {self.search!r}")
+        if self.cost not in COSTS:
+            raise ValueError(f"cost must be one of {list(COSTS)}, got {self.cost!r}")
+        lam = self.cost_weight
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
+            raise ValueError(
+                f"cost_weight must be a finite number >= 0 (0: accuracy alone, e.g. 1 or 10 to trade "
+                f"accuracy for a cheaper recurrence), got {lam!r}"
+            )
         inh = self.inhibitory_weight
         if inh is not None and not (isinstance(inh, (int, float)) and math.isfinite(inh) and inh <= 0):
             raise ValueError(f"inhibitory_weight must be a number <= 0 or null (trained), got {inh!r}")

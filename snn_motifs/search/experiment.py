@@ -24,6 +24,7 @@ import torch
 
 from .._io import fingerprint, read_json, remove_stale_temps, write_json
 from ..datasets import SplitData, load_dataset
+from ..metrics import COST_KEYS
 from ..training import distributed_info
 from .baselines import ABLATIONS, train_dense_baseline, with_ablation
 from .config import HRMASConfig, config_diff, load_config
@@ -54,9 +55,15 @@ def check_device(name: str) -> str:
 
 
 def summarise(results: list[dict]) -> dict:
-    """Best, mean and (population) standard deviation of the seeds' test accuracies."""
+    """Best, mean and (population) standard deviation of the seeds' test accuracies, and the mean and
+    standard deviation of each cost metric (:data:`snn_motifs.metrics.COST_KEYS`) over the seeds."""
     accs = [r["test_acc"] for r in results]
-    return {"best": max(accs), "mean": statistics.mean(accs), "std": statistics.pstdev(accs), "runs": results}
+    summary = {"best": max(accs), "mean": statistics.mean(accs), "std": statistics.pstdev(accs)}
+    costs = [r["cost"] for r in results if "cost" in r]
+    if costs:
+        summary["cost"] = {k: statistics.mean(c[k] for c in costs) for k in COST_KEYS}
+        summary["cost_std"] = {k: statistics.pstdev(c[k] for c in costs) for k in COST_KEYS}
+    return {**summary, "runs": results}
 
 
 def check_folder(out: Path, cfg: HRMASConfig, resume: bool) -> None:
@@ -232,9 +239,22 @@ def _report(summary: dict, results: list[dict], cfg: HRMASConfig, log: Callable[
         f"test accuracy: best {summary['best']:.4f}, mean {summary['mean']:.4f} +- {summary['std']:.4f} "
         f"over {len(results)} seed(s)"
     )
+    if "cost" in summary:
+        log(f"cost: {cost_line(summary['cost'])}")
     if summary["dense_baseline"] is not None:
         acc = summary["dense_baseline"]["test_acc"]
         log(f"dense-recurrent baseline (N={cfg.hidden}, same training): test accuracy {acc:.4f}")
+        if "cost" in summary["dense_baseline"]:
+            log(f"dense-recurrent baseline cost: {cost_line(summary['dense_baseline']['cost'])}")
+
+
+def cost_line(cost: dict) -> str:
+    """One line of the main cost metrics (:func:`snn_motifs.metrics.measure`)."""
+    return (
+        f"{cost['synops_per_sample']:,.0f} synaptic ops/sample ({cost['ac_per_sample']:,.0f} AC + "
+        f"{cost['mac_per_sample']:,.0f} MAC), {cost['recurrent_synapses']:,} recurrent synapses, "
+        f"{cost['energy_pj_per_sample'] / 1e3:,.1f} nJ/sample (estimate), {cost['parameters']:,} parameters"
+    )
 
 
 def figures(out: str | Path, log: Callable[[str], None] = print) -> None:

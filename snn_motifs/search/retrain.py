@@ -16,12 +16,21 @@ from torch import nn
 from .._io import load_torch, save_torch, write_json
 from ..datasets import SplitData
 from ..loaders import split_loaders
+from ..metrics import measure
 from ..models import SCMLClassifier
 from ..training import CALIBRATION_SAMPLES, LossConfig, calibrate_input_gain, fit
 from .config import HRMASConfig
 from .genotype import Genotype
 
-__all__ = ["build_classifier", "calibrated", "retrain", "train_genotype", "load_trained", "trained_file"]
+__all__ = [
+    "build_classifier",
+    "calibrated",
+    "retrain",
+    "test_cost",
+    "train_genotype",
+    "load_trained",
+    "trained_file",
+]
 
 
 def build_classifier(genotype: Genotype, cfg: HRMASConfig, in_features: int, classes: int) -> SCMLClassifier:
@@ -46,6 +55,12 @@ def calibrated(model: nn.Module, cfg: HRMASConfig, x_train: torch.Tensor) -> nn.
     if cfg.input_gain is None:
         calibrate_input_gain(model, x_train[:CALIBRATION_SAMPLES], cfg.target_rate)
     return model
+
+
+def test_cost(model: nn.Module, data: SplitData, device: torch.device | str = "cpu") -> dict:
+    """The hardware cost of ``model`` on the whole test set (:func:`snn_motifs.metrics.measure`: synaptic
+    operations and energy per sample, synapses, sparsities), reported beside its test accuracy."""
+    return measure(model, data.x_test.to(device), batch_first=True, batch_size=256)
 
 
 def retrain(
@@ -98,7 +113,11 @@ def train_genotype(
     res = retrain(model, data, cfg, seed, device, workers)
     blob = {"genotype": genotype.to_dict(), "config": dataclasses.asdict(cfg), "model": model.state_dict()}
     save_torch(blob, out / "model.pt")
-    result = {"test_acc": res["test_acc"], "genotype": genotype.to_dict()}
+    result = {
+        "test_acc": res["test_acc"],
+        "genotype": genotype.to_dict(),
+        "cost": test_cost(model, data, device),
+    }
     write_json(out / "result.json", result)
     return result
 

@@ -31,7 +31,7 @@ from .architect import Architect
 from .baselines import random_trial
 from .config import HRMASConfig, config_diff
 from .genotype import Genotype, check_decisive
-from .retrain import build_classifier, calibrated
+from .retrain import build_classifier, calibrated, test_cost
 from .schedule import IPWindow, epoch_line, epochs_before, phase_epochs, search_epoch, split_search
 from .space import search_network, weight_parameters
 
@@ -80,7 +80,9 @@ class HRMASRun:
         model = search_network(cfg, data.n_channels, data.n_classes).to(self.device)
         self.model = calibrated(model, cfg, self.search_train.x_train)
         self.w_opt = torch.optim.Adam(weight_parameters(self.model), lr=cfg.lr)
-        self.architect = Architect(self.model, self.loss_fn, cfg.arch_lr, cfg.second_order, cfg.lr)
+        self.architect = Architect(
+            self.model, self.loss_fn, cfg.arch_lr, cfg.second_order, cfg.lr, cfg.cost, cfg.cost_weight
+        )
         self.ip = IPWindow(cfg, self.model.hidden) if cfg.ip else None
         self.final_model: nn.Module | None = None
         self.final_opt: torch.optim.Optimizer | None = None
@@ -239,8 +241,11 @@ class HRMASRun:
             acc = evaluate(
                 self.final_model, self.data.x_test, self.data.y_test, tau_syn=cfg.tau_syn, device=self.device
             )
-            keys = ("seed", "search", "ip", "second_order", "lateral", "motifs")
+            keys = ("seed", "search", "ip", "second_order", "lateral", "motifs", "cost_weight")
             st["result"] = {"test_acc": acc, "genotype": st["genotype"], **{k: getattr(cfg, k) for k in keys}}
+            if cfg.cost_weight:
+                st["result"]["cost_objective"] = cfg.cost
+            st["result"]["cost"] = test_cost(self.final_model, self.data, self.device)
             if "decision" in st:
                 st["result"]["decision"] = st["decision"]
             st["phase"] = "done"

@@ -116,7 +116,8 @@ def search_epoch(
 ) -> dict:
     """One epoch of Algorithm 1 over paired search-train / search-validation batches; returns its record:
     mean losses, search-validation accuracy, mean alpha-gradient norm, the motif-size probabilities, the
-    mean largest type probability, the current argmax genotype and the firing rates.
+    mean largest type probability, the current argmax genotype, the firing rates and the expected cost of
+    the architecture (``expected_cost``, ``cost_ratio``: :meth:`Architect.cost_record`).
     ``update_arch=False`` skips step (a) (the warm-up of the weights)."""
     model.train()
     w_losses, v_losses, a_norms = [], [], []
@@ -147,6 +148,8 @@ def search_epoch(
         "type_prob": hidden.type_confidence(),
         "genotype": hidden.genotype_topology().to_dict(),
         "rates": firing_rates(model),
+        "cost": cfg.cost,
+        **architect.cost_record(),
     }
 
 
@@ -157,6 +160,8 @@ def epoch_line(record: dict) -> str:
         parts.append(f"p(v)={max(record['size_probs']):.2f} p(type)={record['type_prob']:.2f}")
     if "genotype" in record:
         parts.append(f"v={record['genotype']['motif_size']}")
+    if "cost_ratio" in record:
+        parts.append(f"cost={record['cost_ratio']:.2f}")
     if record.get("rates"):
         parts.append(f"rate={next(iter(record['rates'].values())):.3f}")
     return " ".join(parts)

@@ -113,6 +113,21 @@ class MixedMotifLayer(SpikingLayer):
             intra_idx, lat_idx = block_tridiagonal_index(n_neurons, v, self.block, lateral)
             self.register_buffer(f"_idx_intra_{v}", intra_idx, persistent=False)
             self.register_buffer(f"_idx_lateral_{v}", lat_idx, persistent=False)
+        #: spikes per sample each neuron sent across the recurrence in the last :meth:`run` (steps
+        #: ``0 .. T-2``), ``[N]``, detached: what a cost-aware search weights the synapses with
+        #: (:mod:`snn_motifs.search.cost`)
+        self.last_crossing_spikes: torch.Tensor | None = None
+
+    def run(self, x: torch.Tensor, state=None, **kwargs):
+        """:meth:`SpikingLayer.run <snn_motifs.layers.SpikingLayer.run>`, also recording
+        :attr:`last_crossing_spikes`."""
+        out = super().run(x, state, **kwargs)
+        batch_first = kwargs.get("batch_first")
+        spikes = out[0].detach()
+        if self.batch_first if batch_first is None else batch_first:
+            spikes = spikes.transpose(0, 1)
+        self.last_crossing_spikes = spikes[:-1].sum((0, 1)) / spikes.shape[1]
+        return out
 
     # -- parameters ----------------------------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
