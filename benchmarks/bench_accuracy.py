@@ -20,38 +20,10 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 from _common import add_common_args, compare
-from torch import nn
 
 from snn_motifs import ConnectionType, MotifTopology, SCMLClassifier, build_scsr
-
-
-class LogisticRegression(nn.Module):
-    """Linear classifier on the whole flattened sequence; ``[T, B, C] -> [1, B, classes]`` logits."""
-
-    readout = "last"
-
-    def __init__(self, steps: int, channels: int, classes: int) -> None:
-        super().__init__()
-        self.fc = nn.Linear(steps * channels, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x.transpose(0, 1).flatten(1)).unsqueeze(0)
-
-
-class GRUClassifier(nn.Module):
-    """One GRU layer and a linear readout of its outputs, max over time (robust to zero padding)."""
-
-    readout = "max"
-
-    def __init__(self, channels: int, hidden: int, classes: int) -> None:
-        super().__init__()
-        self.gru = nn.GRU(channels, hidden)
-        self.fc = nn.Linear(hidden, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.gru(x)[0])
+from snn_motifs.search.baselines import GRUClassifier, LogisticRegression
 
 
 def main(argv=None) -> dict:

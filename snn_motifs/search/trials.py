@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .._io import read_json
+from .._io import read_json, write_json
 from .._optional import require
 from ..datasets import SplitData
 from .config import HRMASConfig
@@ -36,13 +36,19 @@ def _trial(config: dict, jobs: list, data: SplitData, device: str, threads: int)
     """The Tune trainable: run job ``config["job"]`` and report its epochs."""
     from ray import tune
 
+    from .baselines import train_baseline
     from .runner import HRMASRun
 
     torch.set_num_threads(threads)
-    cfg_dict, folder = jobs[config["job"]]
+    cfg_dict, folder, kind = jobs[config["job"]]
     out = Path(folder)
     if (out / "result.json").exists():
         tune.report({"test_acc": read_json(out / "result.json", "result")["test_acc"], "done": 1.0})
+        return
+    if kind != "hrmas":  # a baseline without search: minutes, written once at the end
+        result = train_baseline(kind, HRMASConfig(**cfg_dict), data, device=device)
+        write_json(out / "result.json", result)
+        tune.report({"test_acc": result["test_acc"], "done": 1.0})
         return
     restored = tune.get_checkpoint()  # a trial Tune restarts elsewhere brings its last checkpoint
     if restored is not None and not (out / "checkpoint.pt").exists():
@@ -63,7 +69,7 @@ def _trial(config: dict, jobs: list, data: SplitData, device: str, threads: int)
 
 
 def run_trials(
-    jobs: list[tuple[HRMASConfig, Path]],
+    jobs: list[tuple[HRMASConfig, Path] | tuple[HRMASConfig, Path, str]],
     data: SplitData,
     *,
     workers: int | None = None,
@@ -74,10 +80,18 @@ def run_trials(
     storage: Path,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    max_failures: int = 2,
+    callbacks: list | None = None,
 ) -> list[dict]:
     """Run every ``(config, run folder)`` job as a Ray Tune trial (at most ``workers`` at once); returns
     the jobs' ``result.json`` contents in job order. Tune's own experiment state goes to ``storage``; with
-    ``resume`` an interrupted experiment there is continued with ``Tuner.restore``."""
+    ``resume`` an interrupted experiment there is continued with ``Tuner.restore``.
+
+    A job ``(config, folder, kind)`` with ``kind`` one of :data:`~snn_motifs.search.baselines.BASELINES`
+    trains that baseline instead of a search (:func:`~snn_motifs.search.baselines.train_baseline`).
+    A trial whose worker dies is restarted up to ``max_failures`` times (Tune's ``FailureConfig``; an HRMAS
+    trial continues from its last epoch's checkpoint). ``callbacks`` are Tune callbacks of the driver,
+    e.g. to rewrite a results table whenever a trial completes."""
     require("ray.tune", "distributed", "running seeds and ablations as Ray Tune trials")
     import ray
     from ray import tune
@@ -88,7 +102,9 @@ def run_trials(
                      log_to_driver=False)  # fmt: skip
         else:
             ray.init(address=address, log_to_driver=False)
-    plain = [(dataclasses.asdict(cfg), str(Path(folder).resolve())) for cfg, folder in jobs]
+    plain = [
+        (dataclasses.asdict(job[0]), str(Path(job[1]).resolve()), (*job[2:], "hrmas")[0]) for job in jobs
+    ]
     trainable = tune.with_parameters(
         _trial, jobs=plain, data=data, device=device, threads=max(1, int(cpus_per_trial))
     )
@@ -106,6 +122,8 @@ def run_trials(
                 storage_path=str(experiment.parent),
                 verbose=0,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                failure_config=tune.FailureConfig(max_failures=max_failures),
+                callbacks=callbacks,
             ),
         )
     grid = tuner.fit()
@@ -113,4 +131,4 @@ def run_trials(
     if failed:
         raise RuntimeError(f"{len(failed)} Ray Tune trial(s) failed; first error: {failed[0].error}")
     log(f"{len(jobs)} trial(s) done on Ray ({ray.cluster_resources().get('CPU', 0):.0f} CPUs)")
-    return [read_json(Path(folder) / "result.json", "result") for _, folder in plain]
+    return [read_json(Path(folder) / "result.json", "result") for _, folder, _ in plain]
