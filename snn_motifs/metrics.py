@@ -134,12 +134,12 @@ def _connection_ops(module: nn.Module, inp: torch.Tensor) -> tuple[int, int]:
     ones = torch.ones_like(nonzero)
     if isinstance(module, nn.Linear):
         col = weight.sum(0)  # non-zero synapses fed by each input feature
-        return int(nonzero.matmul(col).sum()), int(ones.matmul(col).sum())
+        return int(nonzero.matmul(col).sum()), int(ones.matmul(torch.ones_like(col) * weight.shape[0]).sum())
 
-    def conv(x: torch.Tensor) -> int:
-        return int(module._conv_forward(x, weight, None).sum())
+    def conv(x: torch.Tensor, w: torch.Tensor) -> int:
+        return int(module._conv_forward(x, w, None).sum())
 
-    return conv(nonzero), conv(ones)
+    return conv(nonzero, weight), conv(ones, torch.ones_like(weight))
 
 
 class _Counter:
@@ -172,7 +172,7 @@ def _recurrent_ops(counter: _Counter, name: str, fan_out: torch.Tensor, crossing
     if spikes.numel() == 0:
         return
     effective = int((spikes != 0).to(torch.float64).matmul(fan_out.to(torch.float64)).sum())
-    dense = int(fan_out.to(torch.float64).sum()) * spikes.shape[0]
+    dense = fan_out.numel() ** 2 * spikes.shape[0]  # every entry of the N x N matrix, every crossing row
     counter.add_ops(f"{name}.recurrent", effective, dense, _is_binary(spikes))
 
 
@@ -256,10 +256,14 @@ def _check(model: object, x: object, batch_first: bool) -> torch.Tensor:
 
 
 def _forward(model: nn.Module, x: torch.Tensor) -> None:
-    """Our models take the whole sequence; a stock stepwise network (e.g. an ``nn.Sequential`` of
+    """Our models take the whole sequence (an ``nn.Sequential`` of our layers is chained through their
+    ``run``); a stock stepwise network (e.g. an ``nn.Sequential`` of
     ``nn.Linear`` and snnTorch ``Leaky(init_hidden=True)``) is reset and stepped through time."""
     if isinstance(model, SpikingLayer):
         model.run(x)
+    elif isinstance(model, nn.Sequential) and _spiking_layers(model):
+        for layer in model:  # a stack of our layers: each runs the whole sequence
+            x = layer.run(x)[0] if hasattr(layer, "run") else layer(x)
     elif _spiking_layers(model):
         model(x)
     else:
@@ -273,6 +277,27 @@ def _reset_stock(model: nn.Module) -> None:
     for m in model.modules():
         if _stock_spiking(m) and hasattr(m, "reset_mem"):
             m.reset_mem()
+
+
+def _static(model: nn.Module) -> dict:
+    """The numbers that do not depend on the input: parameters, footprint (every parameter and buffer, as
+    NeuroBench's ``Footprint``), recurrent synapses and connection sparsity."""
+    zeros = total = 0
+    for module in model.modules():
+        if isinstance(module, _CONNECTIONS):
+            zeros += int((module.weight == 0).sum())
+            total += module.weight.numel()
+    for layer in _spiking_layers(model).values():
+        fan_out = recurrent_fan_out(layer)
+        if fan_out is not None:
+            total += layer.n_neurons**2
+            zeros += layer.n_neurons**2 - int(fan_out.sum())
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "footprint_bytes": sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers())),
+        "recurrent_synapses": recurrent_synapses(model),
+        "connection_sparsity": zeros / total if total else 0.0,
+    }
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -316,6 +341,7 @@ def measure(
     energy = EnergyModel() if energy is None else energy
     if not isinstance(energy, EnergyModel):
         raise TypeError(f"energy must be an EnergyModel, got {type(energy).__name__}")
+    static = _static(model)  # before running: a stock neuron may allocate state buffers on its first step
     modes = {m: m.training for m in model.modules()}
     before = _snapshot(model)
     counter = _Counter()
@@ -331,24 +357,11 @@ def measure(
         if any(not torch.equal(after[k], v) for k, v in before.items()):
             model.load_state_dict(before)  # e.g. a stock neuron's membrane kept as a persistent buffer
     batch = x.shape[1]
-    zeros = total = 0
-    for module in model.modules():
-        if isinstance(module, _CONNECTIONS):
-            zeros += int((module.weight == 0).sum())
-            total += module.weight.numel()
-    for layer in _spiking_layers(model).values():
-        fan_out = recurrent_fan_out(layer)
-        if fan_out is not None:
-            total += layer.n_neurons**2
-            zeros += layer.n_neurons**2 - int(fan_out.sum())
     active = sum(a for a, _ in counter.active.values())
     seen = sum(n for _, n in counter.active.values())
     ac, mac = counter.ac / batch, counter.mac / batch
     return {
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "footprint_bytes": sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers())),
-        "recurrent_synapses": recurrent_synapses(model),
-        "connection_sparsity": zeros / total if total else 0.0,
+        **static,
         "activation_sparsity": {
             "overall": (seen - active) / seen if seen else 0.0,
             "layers": {name: (n - a) / n if n else 0.0 for name, (a, n) in counter.active.items()},

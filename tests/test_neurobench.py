@@ -373,12 +373,6 @@ def test_measure_equals_neurobench_on_a_stock_snntorch_mlp(kind):
         assert 0 < cost["ac_per_sample"] and 0 < cost["mac_per_sample"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measure() sums buffers after running the net; snnTorch's Leaky keeps its membrane as a "
-    "buffer 'mem' (also with init_hidden=False, as in our snntorch backend) that is empty until the first "
-    "step and [B, N] after, and NeuroBench's Footprint runs before the workload (Benchmark.run)",
-)
 @pytest.mark.parametrize("name", ["stock_mlp", "scml_snntorch_backend"])
 def test_measure_footprint_equals_neurobench_on_fresh_snntorch_neurons(name):
     measure = pytest.importorskip("snn_motifs.metrics").measure
@@ -394,10 +388,6 @@ def test_measure_footprint_equals_neurobench_on_fresh_snntorch_neurons(name):
     assert measure(net, x.transpose(0, 1))["footprint_bytes"] == results["Footprint"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measure() calls an nn.Sequential of our layers as model(x), which is their one-step API",
-)
 def test_measure_equals_neurobench_on_a_sequential_stack():
     measure = pytest.importorskip("snn_motifs.metrics").measure
     torch.manual_seed(0)
@@ -424,11 +414,6 @@ def test_measure_equals_neurobench_through_the_wrapper(name, kind):
     assert cost["recurrent_synapses"] == sum(int((w != 0).sum()) for w in recurrent)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NeuroBench's Dense binarises the weights with all_ones=True (zeros become 1: every weight, "
-    "every input); measure()'s dense_synops_per_sample counts only the non-zero weights",
-)
 def test_measure_dense_equals_neurobench():
     measure = pytest.importorskip("snn_motifs.metrics").measure
     model = _scml()
