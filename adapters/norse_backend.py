@@ -12,9 +12,18 @@ Mapping (the HRMAS paper eqs 1-4 -> Norse 1.1, dt = 1)::
 adapter owns ``tau_mem`` and ``resistance`` as buffers/parameters (base class) and builds the NamedTuple
 from them at every step. The spike function reaches Norse through :mod:`.norse_methods`: it is registered
 under a method name (``"snn_motifs:<repr>"``) when the adapter is built.
+
+The adapter holds no reference to Norse itself (a module object cannot be pickled or deep-copied): Norse's
+LIF module is looked up at call time, so a model on this backend can be copied and saved whole like any
+other. Its ``state_dict`` holds only the base class's ``tau_mem`` and ``resistance``, the same keys as every
+other backend.
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from types import ModuleType
 
 import torch
 
@@ -26,6 +35,23 @@ from .norse_methods import ensure_registered
 
 __all__ = ["NorseLIF"]
 
+_LIF_MODULE = "norse.torch.functional.lif"
+
+
+def _norse_lif() -> ModuleType:
+    """Norse's LIF module (``sys.modules`` after the first import; a clear error if Norse is missing)."""
+    module = sys.modules.get(_LIF_MODULE)
+    return module if module is not None else require(_LIF_MODULE, "norse", "the 'norse' backend")
+
+
+def _method_name(spike_fn: Callable) -> str:
+    """The Norse ``method`` name the spike function is registered under: its repr, or its identity for an
+    anonymous callable whose repr is only an address."""
+    name = f"snn_motifs:{spike_fn!r}"
+    if " at 0x" in name:
+        name = f"snn_motifs:{type(spike_fn).__name__}@{id(spike_fn):x}"
+    return name
+
 
 class NorseLIF(NeuronAdapter):
     """LIF population whose steps run in ``norse.torch.functional.lif.lif_feed_forward_step``."""
@@ -33,22 +59,25 @@ class NorseLIF(NeuronAdapter):
     backend = "norse"
 
     def __init__(self, n_neurons: int, *args, **kwargs) -> None:
-        lif = require("norse.torch.functional.lif", "norse", "the 'norse' backend")
+        _norse_lif()  # fail here, naming the extra, when Norse is not installed
         super().__init__(n_neurons, *args, **kwargs)
-        self._lif = lif
-        self.method = f"snn_motifs:{self.spike_fn!r}"
-        if " at 0x" in self.method:  # an anonymous callable: name it by identity
-            self.method = f"snn_motifs:{type(self.spike_fn).__name__}@{id(self.spike_fn):x}"
+        self.method = _method_name(self.spike_fn)
         ensure_registered(self.method, self.spike_fn)
         # constants of every step, made once (they follow .to() as buffers)
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
         self.register_buffer("_tau_syn_inv", torch.tensor(1.0 / self.params.tau_syn), persistent=False)
         self.register_buffer("_v_th", torch.tensor(self.v_threshold), persistent=False)
 
-    def _parameters_now(self):
+    def __setstate__(self, state: dict) -> None:
+        """A copy (``copy.deepcopy``, unpickling) has its own spike function object: name it anew, since a
+        name made from an anonymous callable's identity would clash with the original's registration."""
+        super().__setstate__(state)
+        self.method = _method_name(self.spike_fn)
+
+    def _parameters_now(self, lif: ModuleType):
         ensure_registered(self.method, self.spike_fn)  # survives a user's unregister_method()
         zero = self._zero
-        return self._lif.LIFParameters(
+        return lif.LIFParameters(
             tau_syn_inv=self._tau_syn_inv,
             tau_mem_inv=self.tau_inv(),
             v_leak=zero,
@@ -59,7 +88,8 @@ class NorseLIF(NeuronAdapter):
         )
 
     def _step(self, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
-        p = self._parameters_now()
-        ff_state = self._lif.LIFFeedForwardState(v=state.v, i=state.i)
-        spikes, new = self._lif.lif_feed_forward_step(self.gain() * current, ff_state, p, dt=1.0)
+        lif = _norse_lif()
+        p = self._parameters_now(lif)
+        ff_state = lif.LIFFeedForwardState(v=state.v, i=state.i)
+        spikes, new = lif.lif_feed_forward_step(self.gain() * current, ff_state, p, dt=1.0)
         return spikes, LIFState(new.v, new.i, psc_update(state.a, spikes, self.syn_decay), spikes)
