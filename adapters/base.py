@@ -24,6 +24,10 @@ current of a step and hand it to the adapter; the adapter owns everything per ne
   neuron only.
 * **step hooks**: ``register_step_hook(fn)`` calls ``fn(adapter, spikes, state)`` after every step (used by
   intrinsic plasticity); layers take the step-by-step path while hooks are registered.
+* **saving**: the ``state_dict`` holds what the adapter owns (``tau_mem``, ``resistance`` and a backend's
+  own parameters), never a simulator's internal buffers, so its keys are the same for every backend and a
+  model saved with one loads strictly into another. Adapters hold no module objects and no per-step tensors
+  in what ``copy.deepcopy`` and pickle copy.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ StepHook = Callable[["NeuronAdapter", torch.Tensor, LIFState], None]
 
 #: Smallest value ``resistance`` is clamped to when used.
 MIN_RESISTANCE = 1e-6
+
+#: Keys that the ``snntorch`` backend saved before snnTorch's ``Leaky`` buffers became non-persistent: derived
+#: from the configuration and ``tau_mem``, never trained. Every backend ignores them when loading.
+LEGACY_KEYS = ("neuron.threshold", "neuron.graded_spikes_factor", "neuron.reset_mechanism_val", "neuron.beta")
 
 
 class NeuronAdapter(nn.Module):
@@ -177,6 +185,14 @@ class NeuronAdapter(nn.Module):
             start = getattr(hook, "on_sequence_start", None)
             if start is not None:
                 start()
+
+    # -- saving -----------------------------------------------------------------------------------
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args) -> None:
+        """Load as ``nn.Module`` does, ignoring the :data:`LEGACY_KEYS` of checkpoints written by earlier
+        versions of the ``snntorch`` backend, so that they load strictly into any backend."""
+        for key in LEGACY_KEYS:
+            state_dict.pop(prefix + key, None)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     # -- misc -------------------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -15,6 +15,19 @@ step, so in-place changes and trained leaks (BIP) reach snnTorch.
 
 State is passed explicitly every call; the ``Leaky`` is removed from snnTorch's class-level instance list
 so that ``snntorch.utils.reset`` and ``Leaky.reset_hidden`` can neither see nor reset it.
+
+The ``Leaky`` is a simulator object built entirely from this adapter's configuration, so it is never saved:
+
+* its buffers (``threshold``, ``graded_spikes_factor``, ``reset_mechanism_val``, ``beta``) are
+  non-persistent, so the ``state_dict`` holds only the base class's ``tau_mem`` and ``resistance``, the
+  same keys as every other backend (a model saved with one backend loads strictly into another). The keys
+  that earlier versions saved (``neuron.threshold``, ...) are accepted and ignored when loading, by every
+  backend (:data:`snn_motifs.adapters.base.LEGACY_KEYS`).
+* snnTorch keeps the last call's membrane, reset mask and (with a trained leak) ``beta`` on the module;
+  after a step with gradients these are non-leaf tensors, which ``copy.deepcopy`` refuses and which a
+  pickle would carry along. Copies and pickles therefore leave the ``Leaky`` out and build a fresh one
+  from the configuration (:meth:`SnnTorchLIF.__getstate__`, :meth:`SnnTorchLIF.__setstate__`); the step
+  itself is untouched.
 """
 
 from __future__ import annotations
@@ -35,9 +48,15 @@ class SnnTorchLIF(NeuronAdapter):
     backend = "snntorch"
 
     def __init__(self, n_neurons: int, *args, **kwargs) -> None:
-        snn = require("snntorch", "snntorch", "the 'snntorch' backend")
+        require("snntorch", "snntorch", "the 'snntorch' backend")
         super().__init__(n_neurons, *args, **kwargs)
-        self.neuron = snn.Leaky(
+        self.neuron = self._build_leaky()
+
+    def _build_leaky(self) -> torch.nn.Module:
+        """snnTorch's ``Leaky`` for this adapter's configuration, on its device and dtype, outside
+        snnTorch's global instance list, with non-persistent buffers."""
+        snn = require("snntorch", "snntorch", "the 'snntorch' backend")
+        neuron = snn.Leaky(
             beta=self.leak().detach().clone(),
             threshold=self.v_threshold,
             spike_grad=self.spike_fn,
@@ -45,8 +64,23 @@ class SnnTorchLIF(NeuronAdapter):
             reset_delay=False,
         )
         instances = snn.SpikingNeuron.instances
-        if self.neuron in instances:  # explicit state only: out of snnTorch's global registry
-            instances.remove(self.neuron)
+        if neuron in instances:  # explicit state only: out of snnTorch's global registry
+            instances.remove(neuron)
+        for name, buffer in list(neuron.named_buffers(recurse=False)):  # derived, not ours to save
+            delattr(neuron, name)
+            neuron.register_buffer(name, buffer, persistent=False)
+        return neuron.to(device=self.tau_mem.device, dtype=self.tau_mem.dtype)
+
+    def __getstate__(self) -> dict:
+        """Everything but the ``Leaky``, whose last call left per-sequence (possibly non-leaf) tensors."""
+        state = super().__getstate__()
+        state["_modules"] = {k: m for k, m in state["_modules"].items() if k != "neuron"}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore a copy or pickle: a fresh ``Leaky`` from the configuration (see :meth:`__getstate__`)."""
+        super().__setstate__(state)
+        self.neuron = self._build_leaky()
 
     def _step(self, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
         tau_inv = self.tau_inv()
