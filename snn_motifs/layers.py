@@ -148,6 +148,16 @@ class SpikingLayer(nn.Module):
         #: mean firing rate of the last :meth:`run` (a detached scalar tensor; None before the first run)
         self.last_rate: torch.Tensor | None = None
 
+    def __getstate__(self) -> dict:
+        """What ``copy.deepcopy`` and pickle (``torch.save`` of the whole model) copy: everything but the
+        per-sequence caches. The step cache holds the last step's membrane and signed recurrent weights,
+        non-leaf tensors of the autograd graph that deepcopy refuses; the compiled step is bound to this
+        layer (a copy would step the original). A copy builds both again on first use."""
+        state = super().__getstate__()
+        state.pop("_step_cache", None)
+        state["_compiled_step"] = None
+        return state
+
     @property
     def backend(self) -> str:
         return self.neurons.backend
