@@ -46,6 +46,12 @@ class SCML(SpikingLayer):
     Recurrent weights are per edge, ``intra_weight`` ``[N/v, v, v]`` and ``lateral_weight`` ``[2, N/v, v]``:
     O(N v) storage and compute. Excitatory edges stay positive and inhibitory ones negative (sec 3.1.3).
     Step and sequence APIs as in :class:`~snn_motifs.layers.SpikingLayer`.
+
+    The ``state_dict`` also holds the topology's connection types, ``topology_intra`` ``[v, v]`` and
+    ``topology_lateral`` ``[2, v]`` (:class:`~snn_motifs.topology.ConnectionType` codes, ``uint8``):
+    loading weights saved from a layer of another topology raises ``RuntimeError`` naming both, before
+    any of the layer's tensors is overwritten. A ``state_dict`` without these keys (written before they
+    existed) loads as before, unchecked.
     """
 
     def __init__(
@@ -79,6 +85,10 @@ class SCML(SpikingLayer):
         n_motifs = n_neurons // topology.motif_size
         intra, lateral = initial_weights(topology, n_motifs, recurrent_init)
         self.intra_weight = nn.Parameter(intra)
+        # the topology in the state_dict (type codes, one byte per edge of one motif), so that weights never
+        # load into a layer of another topology
+        self.register_buffer("topology_intra", topology.intra.to(torch.uint8))
+        self.register_buffer("topology_lateral", topology.lateral.to(torch.uint8))
         # the types as float masks, built once (buffers follow .to(); tracing and compiling see tensors)
         self.register_buffer("_intra_masks", type_masks(topology.intra.unsqueeze(0)), persistent=False)
         if topology.has_lateral and n_neurons > topology.motif_size:
@@ -101,6 +111,42 @@ class SCML(SpikingLayer):
         if self.lateral_weight is None:
             return intra, None
         return intra, signed_from_masks(self.lateral_weight, self._lateral_masks, inhibitory)
+
+    # -- saving -----------------------------------------------------------------------------------
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args) -> None:
+        """Refuse weights saved from a layer of another topology; accept old state dicts without types."""
+        keys = (f"{prefix}topology_intra", f"{prefix}topology_lateral")
+        saved = [state_dict.get(k) for k in keys]
+        if saved[0] is None and saved[1] is None:  # written before the types were saved: nothing to check
+            state_dict[keys[0]] = self.topology_intra
+            state_dict[keys[1]] = self.topology_lateral
+        elif saved[0] is not None and saved[1] is not None:
+            self._check_saved_topology(saved[0], saved[1], prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args)  # one key alone: torch reports it missing
+
+    def _check_saved_topology(self, intra: torch.Tensor, lateral: torch.Tensor, prefix: str) -> None:
+        where = f"{type(self).__name__}" + (f" '{prefix[:-1]}'" if prefix else "")
+        try:
+            saved = MotifTopology(int(intra.shape[0]) if intra.dim() else 0, intra, lateral)
+        except (TypeError, ValueError) as exc:
+            raise RuntimeError(
+                f"cannot load the state_dict into {where}: its saved topology is invalid ({exc})"
+            ) from None
+        difference = saved.difference(self.topology)
+        if difference:
+            raise RuntimeError(
+                f"cannot load the state_dict into {where}: it was saved from a layer with topology "
+                f"{saved.summary()}, this layer has {self.topology.summary()} ({difference}). Weights "
+                f"mean nothing under another topology: {self._topology_hint(saved)}."
+            )
+
+    def _topology_hint(self, saved: MotifTopology) -> str:
+        """How to build a layer that a state_dict saved with topology ``saved`` loads into."""
+        return (
+            "build the layer with the saved topology, e.g. from the genotype "
+            "(SCML(..., topology=genotype.topology)) or from the saved types "
+            "(MotifTopology(v, state_dict[...topology_intra], state_dict[...topology_lateral]))"
+        )
 
     def recurrent_matrix(self) -> torch.Tensor:
         """Dense ``[N, N]`` ``[post, pre]`` recurrent matrix, for plots and tests only (O(N^2))."""
@@ -136,6 +182,12 @@ class SelfRecurrent(SCML):
             raise TypeError("SelfRecurrent fixes the topology (v = 1, no lateral edges)")
         kwargs.setdefault("recurrent_init", EXCITATORY_INIT)
         super().__init__(in_features, n_neurons, topology=MotifTopology.self_recurrent(kind), **kwargs)
+
+    def _topology_hint(self, saved: MotifTopology) -> str:
+        if saved.motif_size != 1 or saved.has_lateral:  # saved from an SC-ML layer, not a self-recurrent one
+            return super()._topology_hint(saved)
+        kind = ConnectionType(int(saved.intra[0, 0])).name.lower()
+        return f"build the layer with the saved connection type, SelfRecurrent(..., kind={kind!r})"
 
     @property
     def self_weight(self) -> torch.Tensor:

@@ -190,6 +190,36 @@ class MotifTopology:
         lateral = int((self.lateral != ConnectionType.NONE).sum()) * max(m - 1, 0)
         return {"intra": intra, "lateral": lateral, "total": intra + lateral}
 
+    def summary(self) -> str:
+        """A one-line description for messages: the letters of every edge for small motifs, edge counts
+        by type for large ones (whose letters would run to hundreds of characters)."""
+        if self.motif_size <= 8:
+            return repr(self)
+
+        def counts(types: torch.Tensor) -> str:
+            parts = [f"{int((types == t).sum())} {t.name.lower()}" for t in ConnectionType]
+            return ", ".join(parts)
+
+        return (
+            f"MotifTopology(v={self.motif_size}, intra edges: {counts(self.intra)}; "
+            f"lateral edges: {counts(self.lateral)})"
+        )
+
+    def difference(self, other: MotifTopology) -> str:
+        """How ``other`` differs from this topology, in words ("" when equal): the motif sizes when they
+        differ, otherwise how many intra-motif and lateral edges have another connection type."""
+        if self.motif_size != other.motif_size:
+            return f"motif size v={self.motif_size} vs v={other.motif_size}"
+        v = self.motif_size
+        intra = int((self.intra != other.intra).sum())
+        lateral = int((self.lateral != other.lateral).sum())
+        if not intra and not lateral:
+            return ""
+        return (
+            f"same motif size v={v}, but {intra} of {v * v} intra-motif and {lateral} of {2 * v} lateral "
+            "edges have another connection type"
+        )
+
     def type_matrix(self, n_neurons: int) -> torch.Tensor:
         """Dense ``[N, N]`` matrix of connection types (for plots and tests only: O(N^2) memory)."""
         check_motif_size(n_neurons, self.motif_size)
