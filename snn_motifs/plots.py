@@ -166,19 +166,22 @@ def plot_weight_matrix(matrix: torch.Tensor, path: str | Path, title: str = "rec
 
 
 def plot_alpha(history: list[dict], options: list[int], path: str | Path) -> Path:
-    """Softmaxed motif-size parameters ``alpha^v`` per option over the search epochs, and the mean
-    largest connection-type probability; the dotted line marks where the motif size is fixed."""
+    """Softmaxed motif-size parameters ``alpha^v`` per option over the search epochs, the mean largest
+    connection-type probability, and (a cost-aware search) the expected cost of the architecture as a
+    fraction of the largest option with every edge; the dotted line marks where the motif size is fixed."""
     plt = _plt()
     rows = [h for h in history if "size_probs" in h]
     epochs = range(1, len(rows) + 1)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    costed = any("cost_ratio" in r for r in rows)
+    fig, axes = plt.subplots(1, 3 if costed else 2, figsize=(13.5 if costed else 9, 3.5))
+    a1, a2 = axes[0], axes[1]
     for j, v in enumerate(options):
         a1.plot(epochs, [r["size_probs"][j] for r in rows], marker="o", label=f"v={v}")
     if any("type_prob" in r for r in rows):
         a2.plot(epochs, [r.get("type_prob", float("nan")) for r in rows], marker="o", color="black")
     a2.axhline(1 / 3, color="gray", lw=0.8, ls="--")
     fixed = sum(r.get("phase") == "search_size" for r in rows)
-    for ax in (a1, a2):
+    for ax in axes:
         if 0 < fixed < len(rows):
             ax.axvline(fixed + 0.5, color="gray", ls=":")
         ax.set_xlabel("search epoch")
@@ -188,6 +191,12 @@ def plot_alpha(history: list[dict], options: list[int], path: str | Path) -> Pat
     a1.legend(fontsize=8)
     a2.set_ylabel("mean largest type probability")
     a2.set_title("connection types (dashed: undecided)")
+    if costed:
+        a3 = axes[2]
+        a3.plot(epochs, [r.get("cost_ratio", float("nan")) for r in rows], marker="o", color="tab:red")
+        a3.set_ylabel("E_alpha[cost] / largest option, every edge")
+        cost = next((r["cost"] for r in rows if "cost" in r), "cost")
+        a3.set_title(f"expected recurrent {cost}")
     return _save(fig, path)
 
 
