@@ -5,20 +5,36 @@ Every artefact (JSON results, configs, checkpoints, trained models) is written t
 the target with ``os.replace``, so a reader sees the old file or the new one, never half of one. Readers
 name the file and say how to recover when it cannot be parsed. Checkpoints are loaded with
 ``torch.load(..., weights_only=True)``: tensors, containers and plain values only, never pickled code.
+Files are created with the mode ``open()`` would give them (``0o666`` less the umask), not ``0600``.
+
+A run folder is held by one process at a time (:class:`RunFolderLock`, ``out/.lock``): a second run on the
+same folder is refused before it touches anything (it would otherwise delete the first one's in-flight
+temporary files as stale), and a lock left behind by a dead process is taken over.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import errno
+import functools
 import hashlib
 import io
 import json
 import os
 import pickle
-import tempfile
-from collections.abc import Iterator
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # Windows: the pid-file lock below
+    fcntl = None
 
 import torch
 
@@ -32,17 +48,36 @@ __all__ = [
     "load_torch",
     "remove_stale_temps",
     "fingerprint",
+    "folder_has_files",
+    "FolderInUse",
+    "RunFolderLock",
+    "run_folder_scope",
+    "hold_run_folder",
 ]
 
 #: name pattern of the temporary files :func:`atomic_write_bytes` creates next to their target
 TEMP_GLOB = ".*.tmp"
 
 
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, empty temporary file next to ``path`` (named ``.<name>.<random>.tmp``, :data:`TEMP_GLOB`),
+    opened for writing. It is created with mode ``0o666`` less the umask, as ``open(path, "w")`` would
+    create ``path`` itself (``tempfile.mkstemp`` forces ``0600``, which the rename would hand on)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, ``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -50,7 +85,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -61,15 +96,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     over ``path`` when the block succeeds and removed when it fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     os.close(fd)
     try:
-        yield Path(tmp)
+        yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
@@ -141,3 +176,214 @@ def load_torch(path: str | os.PathLike, map_location: str | torch.device | None 
         )
         remedy = "delete it (or the run folder) to start afresh"
         raise ValueError(f"cannot load {path}: {reason}; {remedy}") from exc
+
+
+# -- one process per run folder ---------------------------------------------------------------------------
+
+#: the lock file of a run folder: the holder's pid, host, start time and command line, as JSON
+LOCK_FILE = ".lock"
+
+
+def folder_has_files(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds anything besides a run-folder lock (a missing folder holds nothing)."""
+    folder = Path(folder)
+    return folder.is_dir() and any(p.name != LOCK_FILE for p in folder.iterdir())
+
+
+class FolderInUse(ValueError):
+    """Another live process holds the run folder (a ``ValueError``: the CLI prints it as one line)."""
+
+
+def _holder_info() -> dict:
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": " ".join(sys.argv)[:300],
+    }
+
+
+def _parse_holder(raw: bytes) -> dict:
+    try:
+        info = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else {}
+
+
+def _alive(info: dict) -> bool:
+    """Whether the holder a lock file names may still run: it does (same host), or it cannot be told
+    (another host); a pid that no longer exists on this host is a stale lock."""
+    if info.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+class RunFolderLock:
+    """An advisory lock on a run folder: ``folder/.lock`` holds the holder's pid, host and start time.
+
+    ``fcntl.flock`` on that file where the OS has it (POSIX): the kernel releases it when the holder dies,
+    even by ``kill -9``, so a lock file left behind is simply taken over; where ``flock`` is missing
+    (Windows) or refused by the file system, the file is created exclusively and a file naming a process
+    that no longer exists on this host is taken over. A second holder gets :class:`FolderInUse`, one line
+    naming the holder. Use as a context manager, or :meth:`acquire` / :meth:`release`; the lock file is
+    removed on release, and so is the folder when acquiring created it and nothing else was written.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        self._fd: int | None = None
+        self._pidfile = False
+        self._created_folder = False
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> RunFolderLock:
+        """Take the lock or raise :class:`FolderInUse`."""
+        if self.held:
+            raise RuntimeError(f"{self.path} is already held by this lock object")
+        self._created_folder = not self.folder.exists()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = self._flock() if fcntl is not None else None
+            if fd is None:  # no flock here: the pid-file lock
+                self._pidfile = True
+                fd = self._create_pidfile()
+            self._fd = fd
+        except BaseException:
+            self._remove_created_folder()
+            raise
+        return self
+
+    def release(self) -> None:
+        """Remove the lock file and let go (a no-op when not held)."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            if not self._pidfile or _parse_holder(self.path.read_bytes()).get("pid") == os.getpid():
+                self.path.unlink(missing_ok=True)  # while still locked: a waiting opener re-checks the inode
+        except OSError:
+            pass
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            self._remove_created_folder()
+
+    def __enter__(self) -> RunFolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    # -- the two mechanisms -----------------------------------------------------------------------------
+    def _in_use(self, info: dict) -> FolderInUse:
+        if not info:
+            who = "another process (it is starting, or its lock file is unreadable)"
+        else:
+            host = info.get("host")
+            where = "" if host == socket.gethostname() else f" on host {host}"
+            own = " (this process)" if not where and info["pid"] == os.getpid() else ""
+            who = f"process {info['pid']}{where}{own} (started {info.get('started', '?')})"
+        return FolderInUse(
+            f"run folder {self.folder} is in use by {who}; wait for it or choose another --out"
+            + (f" (or delete {self.path} if that process is gone)" if self._pidfile else "")
+        )
+
+    def _flock(self) -> int | None:
+        """The file descriptor holding the flock, or None where the file system refuses flock."""
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        while True:
+            fd = os.open(self.path, flags, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                info = _parse_holder(os.pread(fd, 4096, 0))
+                os.close(fd)
+                raise self._in_use(info) from None
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                    return None
+                raise
+            try:  # the holder may have released and removed the file between our open and flock
+                mine, now = os.fstat(fd), os.stat(self.path)
+                same = (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)  # a stale file of a dead holder is overwritten
+                os.pwrite(fd, json.dumps(_holder_info()).encode(), 0)
+                return fd
+            os.close(fd)
+
+    def _create_pidfile(self) -> int:
+        """Create the lock file exclusively, with its content in place (written to a temp file, then
+        hard-linked: ``link`` fails if the name exists); take over one whose holder is gone (best effort:
+        two processes taking over the same stale file at once can both succeed)."""
+        for _ in range(10):
+            fd, tmp = _create_temp(self.path)
+            try:
+                os.write(fd, json.dumps(_holder_info()).encode())
+                os.close(fd)
+                try:
+                    os.link(tmp, self.path)
+                    return -1  # nothing to keep open: the file itself is the lock
+                except FileExistsError:
+                    pass
+            finally:
+                tmp.unlink(missing_ok=True)
+            try:
+                info = _parse_holder(self.path.read_bytes())
+            except FileNotFoundError:
+                continue
+            if info and _alive(info):
+                raise self._in_use(info)
+            self.path.unlink(missing_ok=True)  # stale: its process is gone
+        raise self._in_use({})
+
+    def _remove_created_folder(self) -> None:
+        if self._created_folder:
+            self._created_folder = False
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()  # only when empty
+
+
+_SCOPE: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar(
+    "snn_motifs_run_folder_scope", default=None
+)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def run_folder_scope(fn: _F) -> _F:
+    """Decorator: every run folder :func:`hold_run_folder` locks while ``fn`` runs is released when ``fn``
+    returns or raises (for functions that only learn their folder part-way through)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.ExitStack() as stack:
+            token = _SCOPE.set(stack)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _SCOPE.reset(token)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def hold_run_folder(folder: str | os.PathLike) -> RunFolderLock:
+    """Lock ``folder`` (:class:`RunFolderLock`) until the enclosing :func:`run_folder_scope` function
+    returns; raises :class:`FolderInUse` when another process holds it."""
+    stack = _SCOPE.get()
+    if stack is None:
+        raise RuntimeError("hold_run_folder() needs a caller decorated with @run_folder_scope")
+    return stack.enter_context(RunFolderLock(folder))

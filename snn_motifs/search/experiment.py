@@ -4,6 +4,7 @@ recurrent baseline, a ``summary.json`` and the figures.
 
 Folder layout (``out``)::
 
+    .lock                  while a process runs here: its pid, host and start time (a second one is refused)
     config.json            the config every seed ran with (checked again on --resume)
     run_info.json          library version and data fingerprint (checked again on --resume)
     seed<k>/               one HRMASRun each: checkpoint.pt, genotype.json, history.json, result.json
@@ -22,7 +23,15 @@ from pathlib import Path
 
 import torch
 
-from .._io import fingerprint, read_json, remove_stale_temps, write_json
+from .._io import (
+    fingerprint,
+    folder_has_files,
+    hold_run_folder,
+    read_json,
+    remove_stale_temps,
+    run_folder_scope,
+    write_json,
+)
 from ..datasets import SplitData, load_dataset
 from ..metrics import COST_KEYS
 from ..training import distributed_info
@@ -76,7 +85,7 @@ def check_folder(out: Path, cfg: HRMASConfig, resume: bool) -> None:
                 f"{out} was run with a different config (differs in {diff}); resume with the same config "
                 "and options, or choose another --out"
             )
-    elif out.exists() and any(out.iterdir()) and not resume:
+    elif folder_has_files(out) and not resume:
         raise ValueError(
             f"output directory {out} exists; pass --resume to continue it or choose another --out"
         )
@@ -134,6 +143,7 @@ def dense_baseline(cfg: HRMASConfig, data: SplitData, device: str, out: Path) ->
     return result
 
 
+@run_folder_scope  # releases the run folder's lock (hold_run_folder below) when run returns or raises
 def run(
     config: HRMASConfig | str | Path | None = None,
     out: str | Path | None = None,
@@ -163,7 +173,9 @@ def run(
     defaults to ``runs/<dataset>_<ablation>``. ``data`` overrides the data set the config names.
     ``workers`` (or ``address``) runs every (ablation, seed) as a Ray Tune trial, ``workers`` at once,
     each with ``cpus_per_trial`` / ``gpus_per_trial`` (:mod:`snn_motifs.search.trials`); the folders and
-    results are those of the sequential path. Ctrl-C leaves a checkpoint behind and raises
+    results are those of the sequential path. ``out`` is held by this process until ``run`` returns (rank 0
+    under torchrun; :class:`~snn_motifs._io.RunFolderLock`): a second run on it is refused with
+    :class:`~snn_motifs._io.FolderInUse`. Ctrl-C leaves a checkpoint behind and raises
     :class:`~snn_motifs.search.runner.Interrupted`; run again with ``resume=True`` to continue.
     """
     base = config if isinstance(config, HRMASConfig) else load_config(config)
@@ -174,6 +186,8 @@ def run(
     names = sorted(ABLATIONS) if ablation == "all" else [ablation]
     out = Path(out or f"runs/{base.dataset}_{ablation}")
     device = check_device(device)
+    if lead:  # one process per run folder, held to the end, before anything (stale temps) is touched
+        hold_run_folder(out)
     folders = {name: out / name if ablation == "all" else out for name in names}
     cfgs = {name: with_ablation(base, name) for name in names}
     single = cfgs[names[0]]

@@ -22,7 +22,7 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
-from .._io import atomic_write_text, read_json, write_json
+from .._io import atomic_write_text, hold_run_folder, read_json, run_folder_scope, write_json
 from .._optional import require
 from ..datasets import SplitData
 from .config import HRMASConfig, load_config
@@ -73,6 +73,7 @@ def _trial(config: dict, base: dict, data: SplitData, out: str) -> None:
     HRMASRun(cfg, data, folder, progress=False, log=lambda s: None, tensorboard=False, on_epoch=report).run()
 
 
+@run_folder_scope  # releases the lock hold_run_folder takes on ``out`` when the sweep returns or raises
 def sweep(
     config: HRMASConfig | str | Path | None,
     space: dict | str | Path,
@@ -102,6 +103,7 @@ def sweep(
     param_space = parse_space(space)
     data = load_data(base, max_train) if data is None else data
     out = Path(out)
+    hold_run_folder(out)  # one process per folder: a second sweep on ``out`` is refused
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=None if address else int(max(1, (workers or 1) * cpus_per_trial)),
                  include_dashboard=False, log_to_driver=False)  # fmt: skip
