@@ -5,15 +5,18 @@ benchmarks, the ScSr-SNN builder and the HRMAS search share it. :func:`fit` hold
 chosen by measurement on TI46-Alpha and MNIST-1D (README, "Accuracy"): AdamW, a cosine learning-rate
 schedule, gradient-norm clipping, and a data-driven input gain (:func:`calibrate_input_gain`) so that no
 hand-set constant is needed to make the first layer fire. Each epoch logs every spiking layer's firing
-rate and the gradient norms, and warns when a layer is silent or saturated.
+rate and the gradient norms, and warns when a layer is silent or saturated. A non-finite loss, gradient
+or weight stops training with :class:`NonFiniteError` (the epoch and the likely cause in one line) before
+the optimiser step that would spread it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,13 @@ __all__ = [
     "average_gradients",
     "average_scalar",
     "local_batches",
+    "NonFiniteError",
+    "nonfinite_tensors",
+    "check_loss",
+    "check_gradient",
+    "check_parameters",
+    "check_loaded",
+    "epoch_context",
 ]
 
 #: training samples :func:`fit` calibrates the input gain on
@@ -160,6 +170,142 @@ def local_batches(x, y, batch_size: int, generator):
     return _batches(x, y, batch_size, True, generator, shard=True)
 
 
+class NonFiniteError(ValueError):
+    """Training met a NaN or Inf loss, gradient or weight, or a loaded model holds one. The message is one
+    line naming where (the epoch, or the file and parameter) and the likely cause. A ``ValueError``, so
+    ``snn-motifs`` prints it as one line and exits with status 2."""
+
+
+def nonfinite_tensors(obj, prefix: str = "") -> list[tuple[str, str]]:
+    """``(name, "NaN" | "Inf" | "NaN and Inf")`` for every floating-point tensor holding a non-finite
+    value in ``obj``: a module (its parameters and buffers), a tensor, or dicts and lists of them (a state
+    dict, a checkpoint); names are dotted paths from ``prefix``."""
+    if isinstance(obj, nn.Module):
+        obj = {**dict(obj.named_parameters()), **dict(obj.named_buffers())}
+    if isinstance(obj, torch.Tensor):
+        if not (obj.is_floating_point() or obj.is_complex()) or bool(torch.isfinite(obj).all()):
+            return []
+        nan, inf = bool(torch.isnan(obj).any()), bool(torch.isinf(obj).any())
+        return [(prefix, "NaN and Inf" if nan and inf else "NaN" if nan else "Inf")]
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    found: list[tuple[str, str]] = []
+    for key, value in items:
+        found += nonfinite_tensors(value, f"{prefix}.{key}" if prefix else str(key))
+    return found
+
+
+def _listing(bad: list[tuple[str, str]], shown: int = 3) -> str:
+    """``"parameter 'w' holds NaN"`` / ``"parameters 'w' (NaN), 'b' (Inf) and 2 more hold NaN or Inf"``."""
+    if len(bad) == 1:
+        return f"parameter {bad[0][0]!r} holds {bad[0][1]}"
+    names = ", ".join(f"{name!r} ({kind})" for name, kind in bad[:shown])
+    more = f" and {len(bad) - shown} more" if len(bad) > shown else ""
+    return f"parameters {names}{more} hold NaN or Inf"
+
+
+def _likely_cause(model: nn.Module, optimizer: torch.optim.Optimizer | None, inputs=None) -> str:
+    """The advice of a :class:`NonFiniteError`: NaN/Inf in the data, else a learning rate too high (with
+    ``arch_lr`` too when the architecture logits of a search diverged: huge weights make them diverge as
+    well, so which of the two is to blame cannot be told from the result)."""
+    if (
+        isinstance(inputs, torch.Tensor)
+        and inputs.is_floating_point()
+        and not bool(torch.isfinite(inputs).all())
+    ):
+        return "the input data hold NaN or Inf: clean the data set"
+    lr = None
+    if optimizer is not None and optimizer.param_groups:
+        group = optimizer.param_groups[0]
+        lr = group.get("initial_lr", group.get("lr"))
+    advice = "learning rate too high: lower lr" + (f" (it is {lr:.3g})" if isinstance(lr, float) else "")
+    bad = [name for name, _ in nonfinite_tensors(dict(model.named_parameters()))]
+    arch = [name for name in bad if "arch" in name.split(".")]
+    if arch:
+        advice += f" or arch_lr (the architecture logits {arch[0]!r} diverged)"
+    return advice
+
+
+def _any_rank(flag: bool) -> bool:
+    """``flag`` or-ed over the ranks of ``torch.distributed`` (so every rank stops together)."""
+    if distributed_info()[1] == 1:
+        return flag
+    t = torch.tensor([float(flag)])
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _diverged(
+    what: str, model: nn.Module, optimizer, inputs=None, batch: int | None = None
+) -> NonFiniteError:
+    where = f" at batch {batch}" if batch is not None else ""
+    return NonFiniteError(
+        f"training diverged: {what}{where}; likely cause: {_likely_cause(model, optimizer, inputs)}; stopped "
+        "before the optimiser step, the weights are those of the last finite step"
+    )
+
+
+def check_loss(
+    loss: float,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    inputs: torch.Tensor | None = None,
+    batch: int | None = None,
+) -> None:
+    """Raise :class:`NonFiniteError` when a batch's ``loss`` is NaN or Inf. Called before ``backward``
+    (which would spread it into every gradient, or trip TSSL-BP's own check), so the weights stay those of
+    the last finite step. Under ``torchrun`` every rank stops when one does."""
+    if _any_rank(not math.isfinite(loss)):
+        what = f"the loss is {loss}" if not math.isfinite(loss) else "the loss is NaN or Inf on another rank"
+        raise _diverged(what, model, optimizer, inputs, batch)
+
+
+def check_gradient(
+    grad_norm: float | torch.Tensor,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    batch: int | None = None,
+) -> None:
+    """Raise :class:`NonFiniteError` when the gradient norm is NaN or Inf (a finite loss can still have
+    one); called before the optimiser step. Under ``torchrun`` every rank stops when one does."""
+    norm = float(grad_norm)
+    if _any_rank(not math.isfinite(norm)):
+        raise _diverged(f"the gradient norm is {norm}", model, optimizer, batch=batch)
+
+
+def check_parameters(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Raise :class:`NonFiniteError` naming the parameters and buffers of ``model`` that hold NaN or Inf
+    (an optimiser step can overflow them from a finite gradient)."""
+    bad = nonfinite_tensors(model)
+    if _any_rank(bool(bad)):
+        listing = _listing(bad) if bad else "the weights of another rank hold NaN or Inf"
+        raise NonFiniteError(f"training diverged: {listing}; likely cause: {_likely_cause(model, optimizer)}")
+
+
+def check_loaded(obj, source: str | Path) -> None:
+    """Raise :class:`NonFiniteError` (a ``ValueError``) naming ``source`` (the file) and the tensors of
+    ``obj`` (a state dict or checkpoint) that hold NaN or Inf: a diverged network, refused when loaded."""
+    bad = nonfinite_tensors(obj)
+    if bad:
+        raise NonFiniteError(
+            f"{source}: {_listing(bad)}: the network diverged while it was trained (learning rate too high: "
+            "lower lr) and cannot be used; train it again with a lower lr"
+        )
+
+
+@contextlib.contextmanager
+def epoch_context(label: str) -> Iterator[None]:
+    """Prefix a :class:`NonFiniteError` raised in the block with ``label`` (``"epoch 2/3"``); TSSL-BP's
+    ``FloatingPointError`` (a NaN/Inf gradient met inside ``backward``) becomes one too."""
+    try:
+        yield
+    except NonFiniteError as exc:
+        raise NonFiniteError(f"{label}: {exc}") from None
+    except FloatingPointError as exc:
+        raise NonFiniteError(
+            f"{label}: training diverged: {exc}; likely cause: learning rate too high: lower lr"
+        ) from exc
+
+
 def train_epoch(
     model: nn.Module,
     x: torch.Tensor | Iterable,
@@ -181,6 +327,10 @@ def train_epoch(
     ``scheduler`` is stepped after every optimiser step. If ``stats`` is a dict it receives the epoch's
     mean firing rate per spiking layer (``"rates"``) and the mean gradient norm before clipping,
     overall (``"grad_norm"``) and per top-level module (``"grad_norms"``).
+
+    A NaN or Inf loss (before ``backward``) or gradient (before the optimiser step) raises
+    :class:`NonFiniteError` (:func:`check_loss`, :func:`check_gradient`), and so do weights that end the
+    epoch non-finite (:func:`check_parameters`).
     """
     model.train()
     inner = getattr(model, "module", model)  # a DistributedDataParallel wrapper's network
@@ -188,9 +338,11 @@ def train_epoch(
     rates: dict[str, float] = {}
     norms: dict[str, float] = {}
     grad_total = 0.0
-    for xb, yb in _batches(x, y, batch_size, True, generator, shard=True):
+    for batch, (xb, yb) in enumerate(_batches(x, y, batch_size, True, generator, shard=True), 1):
         xb, yb = xb.to(device), yb.to(device)
         loss = loss_fn(model(xb), yb)
+        value = loss.item()
+        check_loss(value, inner, optimizer, xb, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stats is not None:
@@ -203,13 +355,16 @@ def train_epoch(
                         torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
                     )
         clip = clip_grad if clip_grad is not None else math.inf
-        grad_total += float(nn.utils.clip_grad_norm_(model.parameters(), clip))
+        grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), clip))
+        check_gradient(grad_norm, inner, optimizer, batch)
+        grad_total += grad_norm
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        total += loss.item() * len(yb)
+        total += value * len(yb)
         count += len(yb)
         n_batches += 1
+    check_parameters(inner, optimizer)
     if distributed_info()[1] > 1:  # the epoch's loss over every rank's samples
         both = torch.tensor([total, float(count)], dtype=torch.float64)
         torch.distributed.all_reduce(both)
@@ -389,6 +544,9 @@ def fit(
     ``DistributedSampler``) and ``DistributedDataParallel`` averages the gradients, so K processes train
     the network one process would (tested); only rank 0 writes TensorBoard files.
 
+    A NaN or Inf loss, gradient or weight stops training with :class:`NonFiniteError` naming the epoch and
+    the likely cause (mostly ``lr`` too high); no silent-layer warning is given for that epoch.
+
     Returns ``{"test_acc", "train_loss", "seconds", "input_gain", "history"}``; ``history`` holds one
     record per epoch (loss, learning rate, firing rate per spiking layer, gradient norms). With
     ``log_dir`` (and tensorboard installed) the same numbers go to TensorBoard event files there.
@@ -414,8 +572,8 @@ def fit(
     start = time.perf_counter()
     for epoch in range(epochs):
         stats: dict = {"lr": opt.param_groups[0]["lr"]}
-        losses.append(
-            train_epoch(
+        with epoch_context(f"epoch {epoch + 1}/{epochs}"):
+            loss_value = train_epoch(
                 trained,
                 *train,
                 loss_fn,
@@ -427,7 +585,7 @@ def fit(
                 scheduler=sched,
                 stats=stats,
             )
-        )
+        losses.append(loss_value)
         stats["loss"] = losses[-1]
         history.append(stats)
         board.record(stats, epoch + 1, "train")

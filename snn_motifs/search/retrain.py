@@ -7,18 +7,26 @@ architecture on the full training set; only then is the test set used.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .._io import load_torch, save_torch, write_json
+from .._io import RunFolderLock, folder_has_files, load_torch, save_torch, write_json
 from ..datasets import SplitData
 from ..loaders import split_loaders
 from ..metrics import measure
 from ..models import SCMLClassifier
-from ..training import CALIBRATION_SAMPLES, LossConfig, calibrate_input_gain, fit
+from ..training import (
+    CALIBRATION_SAMPLES,
+    LossConfig,
+    calibrate_input_gain,
+    check_loaded,
+    distributed_info,
+    fit,
+)
 from .config import HRMASConfig
 from .genotype import Genotype
 
@@ -103,9 +111,24 @@ def train_genotype(
     workers: int | None = None,
 ) -> dict:
     """``snn-motifs train``: build, retrain and test ``genotype``; writes ``out/model.pt`` (weights, genotype,
-    config) and ``out/result.json``. Refuses a non-empty ``out``. ``workers`` as in :func:`retrain`."""
+    config) and ``out/result.json``. Refuses a non-empty ``out``, and one another process holds
+    (:class:`~snn_motifs._io.RunFolderLock`, taken by rank 0 under ``torchrun``). ``workers`` as in
+    :func:`retrain`."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
+    with RunFolderLock(out) if distributed_info()[0] == 0 else contextlib.nullcontext():
+        return _train_genotype(genotype, cfg, data, out, seed, device, workers)
+
+
+def _train_genotype(
+    genotype: Genotype,
+    cfg: HRMASConfig,
+    data: SplitData,
+    out: Path,
+    seed: int,
+    device: str,
+    workers: int | None,
+) -> dict:
+    if folder_has_files(out):
         raise ValueError(f"output directory {out} exists and is not empty; choose another --out")
     cfg = dataclasses.replace(cfg, hidden=genotype.n_neurons)
     torch.manual_seed(seed)
@@ -160,4 +183,5 @@ def load_trained(path: str | Path) -> tuple[SCMLClassifier, Genotype, HRMASConfi
         model.load_state_dict(state)
     except Exception as exc:
         raise ValueError(f"cannot read a trained model from {file}: {type(exc).__name__}: {exc}") from exc
+    check_loaded(state, file)  # a diverged network (NaN/Inf weights) is refused, naming the parameter
     return model, genotype, cfg

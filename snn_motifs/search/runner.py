@@ -26,7 +26,16 @@ from .._io import fingerprint, load_torch, save_torch, write_json
 from .._progress import progress_bar
 from .._tensorboard import open_log
 from ..datasets import SplitData
-from ..training import LossConfig, distributed_info, evaluate, make_loss, make_optimizer, train_epoch
+from ..training import (
+    LossConfig,
+    check_loaded,
+    distributed_info,
+    epoch_context,
+    evaluate,
+    make_loss,
+    make_optimizer,
+    train_epoch,
+)
 from .architect import Architect
 from .baselines import random_trial
 from .config import HRMASConfig, config_diff
@@ -121,6 +130,7 @@ class HRMASRun:
         blob = load_torch(path, map_location=self.device)
         if not isinstance(blob, dict) or "config" not in blob:
             raise ValueError(f"checkpoint {path} is not an HRMAS checkpoint")
+        check_loaded(blob, f"checkpoint {path}")  # NaN/Inf weights of a diverged run: refused, named
         diff = config_diff(blob["config"], asdict(self.cfg)) + (
             ["data"] if blob.get("data") != self.data_fingerprint else []
         )
@@ -173,7 +183,8 @@ class HRMASRun:
                     self._finish_phase(phase)
                     continue
                 t0 = time.perf_counter()
-                record = self._epoch(phase)
+                with epoch_context(f"{phase} epoch {st['epoch'] + 1}/{lengths[phase]} (not saved)"):
+                    record = self._epoch(phase)  # NaN/Inf raises: the checkpoint keeps the last good epoch
                 record.update(phase=phase, epoch=st["epoch"], seconds=time.perf_counter() - t0)
                 st["history"].append(record)
                 st["epoch"] += 1

@@ -26,7 +26,16 @@ from torch import nn
 
 from ..datasets import SplitData, batches
 from ..spikl_ip import SpiKLIP
-from ..training import average_gradients, average_scalar, evaluate, firing_rates, local_batches
+from ..training import (
+    average_gradients,
+    average_scalar,
+    check_gradient,
+    check_loss,
+    check_parameters,
+    evaluate,
+    firing_rates,
+    local_batches,
+)
 from .architect import Architect
 from .config import HRMASConfig
 from .space import weight_parameters
@@ -129,14 +138,17 @@ def search_epoch(
             v_losses.append(architect.step((xt, yt), (xv, yv)))
             a_norms.append(architect.last_grad_norm)
         loss = loss_fn(model(xt), yt)  # (b)
+        w_losses.append(loss.item())
+        check_loss(w_losses[-1], model, w_opt, xt, len(w_losses))  # NaN/Inf: stop before it spreads
         w_opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(weight_parameters(model))  # data parallel under torchrun
-        nn.utils.clip_grad_norm_(weight_parameters(model), 1.0)
+        norm = nn.utils.clip_grad_norm_(weight_parameters(model), 1.0)
+        check_gradient(norm, model, w_opt, len(w_losses))
         w_opt.step()
-        w_losses.append(loss.item())
         if ip is not None:  # (c)
             ip.run(model, search_train, gen, device)
+    check_parameters(model, w_opt)
     acc = evaluate(model, search_valid.x_train, search_valid.y_train, tau_syn=cfg.tau_syn, device=device)
     hidden = model.hidden
     return {
