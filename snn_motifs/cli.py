@@ -25,6 +25,7 @@ from . import search
 from ._io import write_json
 from .adapters import available_backends
 from .search import ABLATIONS, Genotype, HRMASConfig, Interrupted, cost_line
+from .search.config import DEFAULT_CONFIG
 from .training import evaluate
 
 #: command-line options that override config keys of the same name
@@ -142,101 +143,163 @@ def cmd_plot(args) -> int:
     return 0
 
 
+class _Defaults(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to every option whose help does not already say its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        quiet = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if "(default" in text or "default:" in text or quiet or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="snn-motifs", description="HRMAS searches for SC-ML recurrent SNNs")
+    """Every option has a help line, and ``--help`` shows its default ("the config's value" where the config
+    decides)."""
+    fmt = dict(formatter_class=_Defaults)
+    ap = argparse.ArgumentParser(
+        prog="snn-motifs", description="HRMAS searches for SC-ML recurrent SNNs", **fmt
+    )
     sub = ap.add_subparsers(dest="command", required=True)
+    from_config = "the config's value"
+    names = ", ".join(search.config_names())
 
     def common(p):
-        names = ", ".join(search.config_names())
-        p.add_argument("--config", help=f"JSON config file or a packaged one: {names}")
-        p.add_argument("--backend", choices=available_backends())
-        p.add_argument("--device", default="cpu")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--ti46-root", dest="ti46_root")
-        p.add_argument("--ti46-split", dest="ti46_split", choices=["speaker_dependent", "loso"])
-        p.add_argument("--hidden", type=int)
-        p.add_argument("--epochs-size", dest="epochs_size", type=int)
-        p.add_argument("--epochs-types", dest="epochs_types", type=int)
-        p.add_argument("--epochs-retrain", dest="epochs_retrain", type=int)
         p.add_argument(
-            "--cost", choices=["synops", "synapses"], help="what a cost-aware search trades accuracy against"
+            "--config", default=DEFAULT_CONFIG, help=f"JSON config file or a packaged one: {names}"
+        )
+        p.add_argument(
+            "--backend", choices=available_backends(), help=f"neuron backend (default: {from_config})"
+        )
+        p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+        p.add_argument("--seed", type=int, default=0, help="first seed")
+        p.add_argument(
+            "--ti46-root",
+            dest="ti46_root",
+            help="TI46-Alpha folder (default: the config's, then $SNN_MOTIFS_TI46_ALPHA)",
+        )
+        p.add_argument(
+            "--ti46-split",
+            dest="ti46_split",
+            choices=["speaker_dependent", "loso"],
+            help=f"TI46-Alpha split (default: {from_config})",
+        )
+        p.add_argument("--hidden", type=int, help=f"neurons N of the SC-ML (default: {from_config})")
+        for phase, what in (
+            ("size", "phase 1 (size and types)"),
+            ("types", "phase 2 (types)"),
+            ("retrain", "retraining"),
+        ):
+            p.add_argument(
+                f"--epochs-{phase}",
+                dest=f"epochs_{phase}",
+                type=int,
+                help=f"epochs of {what} (default: {from_config})",
+            )
+        p.add_argument(
+            "--cost",
+            choices=["synops", "synapses"],
+            help=f"what a cost-aware search trades accuracy against (default: {from_config}, synops)",
         )
         p.add_argument(
             "--cost-weight",
             dest="cost_weight",
             type=float,
-            help="lambda >= 0 of the cost term in the architecture loss (0: accuracy alone)",
+            help=f"lambda >= 0 of the cost term in the architecture loss, 0: accuracy alone "
+            f"(default: {from_config})",
         )
 
-    p = sub.add_parser("search", help="search -> discretise -> retrain -> test")
+    p = sub.add_parser("search", help="search -> discretise -> retrain -> test", **fmt)
     common(p)
-    p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--out")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--ablation", choices=[*sorted(ABLATIONS), "all"], default="none")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on")
+    p.add_argument("--out", help="run folder (default: runs/<dataset>_<ablation>, e.g. runs/mnist1d_none)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
+    p.add_argument(
+        "--ablation", choices=[*sorted(ABLATIONS), "all"], default="none", help="ablation of the search"
+    )
     p.add_argument(
         "--workers",
         type=int,
-        help="run each (ablation, seed) as a Ray Tune trial, this many at once ([distributed] extra)",
+        help="run each (ablation, seed) as a Ray Tune trial, this many at once ([distributed] extra); "
+        "default: sequential, no Ray",
     )
     p.add_argument(
-        "--address", help="join an existing Ray cluster ('auto' or ray://host:port) instead of a local one"
+        "--address",
+        help="join an existing Ray cluster ('auto' or ray://host:port) (default: a local Ray for --workers)",
     )
-    p.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, default=1)
-    p.add_argument("--gpus-per-trial", dest="gpus_per_trial", type=float, default=0)
+    p.add_argument(
+        "--cpus-per-trial", dest="cpus_per_trial", type=float, default=1, help="CPUs each trial declares"
+    )
+    p.add_argument(
+        "--gpus-per-trial", dest="gpus_per_trial", type=float, default=0, help="GPUs each trial declares"
+    )
     p.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="skip the same-size dense RSNN baseline"
     )
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-plots", action="store_true", help="write no figures")
     p.add_argument(
         "--compare-ip",
         dest="compare_ip",
         action="store_true",
         help="also run the search without IP (same seed) and overlay the validation curves",
     )
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--max-train", dest="max_train", type=int, help="use only the first N training samples")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--max-train", dest="max_train", type=int, help="use only the first N training samples (default: all)"
+    )
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("sweep", help="hyper-parameter sweep of the search (Optuna + ASHA on Ray Tune)")
-    p.add_argument("config", help=f"JSON config file or a packaged one: {', '.join(search.config_names())}")
+    p = sub.add_parser("sweep", help="hyper-parameter sweep of the search (Optuna + ASHA on Ray Tune)", **fmt)
+    p.add_argument("config", help=f"JSON config file or a packaged one: {names}")
     p.add_argument("--space", required=True, help='JSON file: {"lr": {"loguniform": [1e-3, 1e-1]}, ...}')
-    p.add_argument("--trials", type=int, default=20)
-    p.add_argument("--out")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-train", dest="max_train", type=int)
-    p.add_argument("--workers", type=int, help="trials at once")
-    p.add_argument("--address", help="join an existing Ray cluster")
-    p.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, default=1)
+    p.add_argument("--trials", type=int, default=20, help="configurations to sample")
+    p.add_argument("--out", help="sweep folder (default: runs/<dataset>_sweep)")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed")
+    p.add_argument(
+        "--max-train", dest="max_train", type=int, help="use only the first N training samples (default: all)"
+    )
+    p.add_argument(
+        "--workers", type=int, help="trials at once (default: 1, on a local Ray of that many CPUs)"
+    )
+    p.add_argument("--address", help="join an existing Ray cluster (default: a local one)")
+    p.add_argument(
+        "--cpus-per-trial", dest="cpus_per_trial", type=float, default=1, help="CPUs each trial declares"
+    )
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("train", help="train an SC-ML built from a genotype JSON")
+    p = sub.add_parser("train", help="train an SC-ML built from a genotype JSON", **fmt)
     common(p)
-    p.add_argument("--genotype", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--genotype", required=True, help="genotype.json written by a search")
+    p.add_argument("--out", required=True, help="new, empty output folder (model.pt, result.json)")
     p.add_argument(
         "--workers",
         type=int,
-        help="feed training through a torch DataLoader with this many worker processes (0: in-process)",
+        help="feed training through a torch DataLoader with this many worker processes (0: in-process; "
+        "default: no DataLoader)",
     )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
-        "evaluate", help="test accuracy and hardware cost of a trained model (train dir or search seed)"
+        "evaluate",
+        help="test accuracy and hardware cost of a trained model (train dir or search seed)",
+        **fmt,
     )
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", required=True, help="model.pt, a 'train' directory or a search seedN/ directory")
     p.add_argument("--out", help="where to write the JSON (default: evaluation.json beside the model)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export-nir", help="write a trained model (train dir or search seed) as a NIR graph")
+    p = sub.add_parser(
+        "export-nir", help="write a trained model (train dir or search seed) as a NIR graph", **fmt
+    )
     p.add_argument("--run", required=True, help="model.pt, a 'train' directory or a search seedN/ directory")
     p.add_argument("--out", required=True, help="output .nir file")
     p.add_argument("--dt", type=float, default=1e-4, help="seconds per step (snnTorch reads only 1e-4)")
     p.add_argument("--flat", action="store_true", help="flat recurrent cycles (Norse only)")
     p.set_defaults(func=cmd_export_nir)
 
-    p = sub.add_parser("plot", help="figures of a search output directory")
-    p.add_argument("--run", required=True)
+    p = sub.add_parser("plot", help="figures of a search output directory", **fmt)
+    p.add_argument("--run", required=True, help="a search output folder (runs/...)")
     p.set_defaults(func=cmd_plot)
     return ap
 
