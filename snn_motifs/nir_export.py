@@ -30,9 +30,15 @@ The recurrent edge ``lif -> w_rec -> lif`` carries ``W_rec s[t-1]`` (eq 15's one
 (``input -> lif <-> w_rec``, ``lif -> output``), the layout snnTorch's exporter uses for ``RSynaptic``;
 ``recurrent_subgraphs=False`` writes the cycle flat, as drawn above.
 
+A membrane readout (:class:`~snn_motifs.readout.LeakyIntegrator`, the default ``readout="mean"``) is written
+as ``Affine -> LI`` with ``tau = tau_mem dt``, ``r = 1``, ``v_leak = 0``, whose forward-Euler step is
+:func:`~snn_motifs.readout.leaky_integrate`; the graph's output is then the membrane, and
+``metadata["readout"]`` says how it is reduced over time.
+
 Importer findings (snnTorch 1.0.0, Norse 1.1.0, nirtorch 2.6, nir 1.0.8) are listed in
 :data:`IMPORTER_NOTES` and in the README; :func:`import_norse` and :func:`import_snntorch` apply the
-needed settings (``dt``) and refuse the cases that are known to compute something else. Their code, like
+needed settings (``dt``), map ``LI`` (which neither importer does) to the simulator's own leaky
+integrator, and refuse the cases that are known to compute something else. Their code, like
 everything that touches a simulator, lives in the adapters package (``snn_motifs.adapters.norse_interop``,
 ``snn_motifs.adapters.snntorch_interop``); this module itself never imports snnTorch or Norse.
 """
@@ -80,7 +86,11 @@ IMPORTER_NOTES = {
         "out=weight.shape[-1]) and then overwrites the weight, so in_features/out_features are swapped "
         "for non-square matrices although the computation is right. Parameters are float32 tensors "
         "inside NamedTuples: .double() does not reach them. It has no mapping for nir.LI (our "
-        "non-spiking readout) and passes the node's input through unchanged."
+        "non-spiking readout) and passes the node's input through unchanged; import_norse adds one: "
+        "Norse's LIBoxCell (dv = dt tau_mem_inv (v_leak - v + I), forward Euler without a synaptic "
+        "current) fed r I, which reproduces snn_motifs.readout.leaky_integrate to float32 rounding "
+        "(Norse's LICell adds a synaptic current carried to the next step; it matches only with "
+        "tau_syn = dt)."
     ),
     "snntorch": (
         "snntorch.import_nir.import_from_nir hard-codes dt = 1e-4 and asserts r == tau_mem/dt. For a flat "
@@ -92,7 +102,10 @@ IMPORTER_NOTES = {
         "feeding it, which happens after nir.read (alphabetical order) unless names sort topologically. "
         "Neurons are built with init_hidden=True (state inside the module; snntorch.utils.reset resets "
         "every instance in the process, so reset each neuron's reset_mem()), and it prints to stdout. "
-        "It has no mapping for nir.LI (our non-spiking readout)."
+        "It has no mapping for nir.LI (our non-spiking readout; nirtorch raises 'Unknown node type'); "
+        "import_snntorch adds one: snn.Leaky(beta = 1 - dt/tau, reset_mechanism='none', threshold=inf), "
+        "snnTorch's pure integration, fed r dt/tau I, which reproduces snn_motifs.readout.leaky_integrate "
+        "to float32 rounding."
     ),
 }
 
@@ -194,7 +207,10 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
             ``lif <-> w_rec`` cycle at the top level (read correctly by Norse only).
 
     The graph's ``metadata`` records ``dt`` and the conventions, so :func:`import_norse` and
-    :func:`import_snntorch` can configure the importers. See the module docstring for the equations.
+    :func:`import_snntorch` can configure the importers; with a membrane readout (a non-spiking
+    :class:`~snn_motifs.readout.LeakyIntegrator`, written as ``Affine -> LI``) it also records the
+    classifier's ``readout`` (``"mean"``, ``"max"`` or ``"last"``: how the output membranes, reduced over
+    time, give the class). See the module docstring for the equations.
     """
     nir = require("nir", "nir", "NIR export")
     dt = _check_dt(dt)
@@ -281,6 +297,9 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
         "recurrent_delay_steps": 1,
         "model": type(model).__name__,
     }
+    if isinstance(stages[-1].layer, LeakyIntegrator) and isinstance(getattr(model, "readout", None), str):
+        # how the output membranes [T, B, C] become a class: training.make_predict(LossConfig(kind=...))
+        metadata["readout"] = model.readout
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
@@ -360,9 +379,20 @@ def _skip_targets(graph) -> list[str]:
     return sorted(k for k, n in fan_in.items() if n > 1)
 
 
+def _li_nodes(graph) -> list[str]:
+    """Names of the ``LI`` nodes (non-spiking leaky integrators), nested ones as 'outer/inner'."""
+    found = []
+    for name, node in graph.nodes.items():
+        if type(node).__name__ == "LI":
+            found.append(name)
+        elif hasattr(node, "nodes") and hasattr(node, "edges"):  # a nested NIRGraph
+            found += [f"{name}/{inner}" for inner in _li_nodes(node)]
+    return sorted(found)
+
+
 def _refuse_li(graph, importer: str, behaviour: str) -> None:
-    """Refuse graphs with an ``LI`` node (a non-spiking readout): neither importer maps it."""
-    li = sorted(k for k, node in graph.nodes.items() if type(node).__name__ == "LI")
+    """Refuse graphs with an ``LI`` node (a non-spiking readout), for importers that cannot map it."""
+    li = _li_nodes(graph)
     if li:
         raise ValueError(
             f"node(s) {li} are leaky integrators (a non-spiking readout); {importer}'s NIR loader "
@@ -376,8 +406,9 @@ def import_norse(graph_or_path, dt: float | None = None) -> nn.Module:
 
     Returns Norse's graph executor: ``out, state = module(x_t, state)``; see :func:`run_imported`.
     Graphs with skip connections are refused: Norse 1.1's loader runs them in a wrong order
-    (:data:`IMPORTER_NOTES`); use :func:`import_snntorch` for ScSr-SNN with skips. Implemented in
-    :mod:`snn_motifs.adapters.norse_interop`.
+    (:data:`IMPORTER_NOTES`); use :func:`import_snntorch` for ScSr-SNN with skips. ``LI`` nodes (the
+    membrane readout) become Norse's ``LIBoxCell``, which Norse's loader lacks a mapping for; the output
+    is then the readout's membrane at every step. Implemented in :mod:`snn_motifs.adapters.norse_interop`.
     """
     from snn_motifs.adapters.norse_interop import import_norse as _import_norse
 
@@ -390,7 +421,9 @@ def import_snntorch(graph_or_path) -> nn.Module:
     snnTorch 1.0 reads every graph at ``dt = 1e-4`` and mis-wires flat recurrent edges (see
     :data:`IMPORTER_NOTES`), so this refuses graphs exported with another ``dt`` or with
     ``recurrent_subgraphs=False`` and a recurrent layer instead of returning a network that computes
-    something else. Its stdout chatter is captured. Implemented in
+    something else. Its stdout chatter is captured. ``LI`` nodes (the membrane readout) become a
+    non-firing ``snn.Leaky`` (:class:`snn_motifs.adapters.snntorch_interop.SnnTorchLI`), which snnTorch's
+    loader lacks a mapping for; the output is then the readout's membrane at every step. Implemented in
     :mod:`snn_motifs.adapters.snntorch_interop`.
     """
     from snn_motifs.adapters.snntorch_interop import import_snntorch as _import_snntorch
