@@ -11,7 +11,7 @@ from snn_motifs import SCML, SCMLClassifier, SpikingLinear, build_scsr
 from snn_motifs import nir_export as ne
 from snn_motifs._optional import MissingDependencyError
 
-from .conftest import MIXED_TOPOLOGY, build_layer, drive, needs_norse, needs_snntorch
+from .conftest import HAS_NORSE, HAS_SNNTORCH, MIXED_TOPOLOGY, build_layer, drive, needs_norse, needs_snntorch
 
 nir = pytest.importorskip("nir")
 
@@ -372,3 +372,200 @@ def test_missing_nir_names_the_extra(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", fake)
     with pytest.raises(MissingDependencyError, match=r"pip install 'snn-motifs\[nir\]'"):
         ne.to_nir(build_layer())
+
+
+# -- the membrane readout (LI): the default SCMLClassifier, re-imported with the simulators' own modules ----
+#: Both importers compute in float32 (snnTorch builds float32 tensors and its spikes are float32; Norse keeps
+#: float32 parameters in NamedTuples), and they sum and scale in another order than leaky_integrate: the
+#: membranes agree to a few float32 ulps (measured <= 4e-7 for |membrane| ~ 1), stated here with margin.
+MEMBRANE_TOL = dict(rtol=1e-5, atol=1e-5)
+
+
+def _record_spikes(module: torch.nn.Module, kind: str) -> list[torch.Tensor]:
+    """Forward hooks on the imported network's spiking modules of class ``kind``: each step's spikes."""
+    steps: list[torch.Tensor] = []
+    found = [m for m in module.modules() if type(m).__name__ == kind]
+    assert len(found) == 1, f"expected one {kind} in the imported network, found {len(found)}"
+    found[0].register_forward_hook(
+        lambda m, args, out: steps.append(out[0] if isinstance(out, tuple) else out)
+    )
+    return steps
+
+
+#: (importer, the class of its hidden recurrent layer's neuron, the module our LI becomes)
+_IMPORTERS = [
+    pytest.param("snntorch", "Synaptic", "SnnTorchLI", marks=needs_snntorch, id="snntorch"),
+    pytest.param("norse", "CubaLIF", "NorseLI", marks=needs_norse, id="norse"),
+]
+
+
+_AVAILABLE = [
+    (name, spiking, li)
+    for name, spiking, li, ok in (
+        ("snntorch", "Synaptic", "SnnTorchLI", HAS_SNNTORCH),
+        ("norse", "CubaLIF", "NorseLI", HAS_NORSE),
+    )
+    if ok
+]
+
+
+def _import(importer: str, path):
+    return ne.import_snntorch(path) if importer == "snntorch" else ne.import_norse(path)
+
+
+def _check_reimport(model, path, x: torch.Tensor, importer: str, spiking: str, li: str) -> float:
+    """Re-import ``path`` (the export of ``model``) and compare with ``model`` on ``x`` [T, B, F]: hidden
+    spikes identical, output membranes within :data:`MEMBRANE_TOL`, predictions (the model's readout rule,
+    read from the graph's metadata) identical. Returns the largest membrane difference."""
+    from snn_motifs.training import LossConfig, make_predict
+
+    with torch.no_grad():
+        hidden, _ = model.hidden.run(x * model.input_gain)
+        expected = model(x)
+    assert hidden.mean() > 0.02, "the comparison needs a hidden layer that spikes"
+    imported = _import(importer, path)
+    assert any(type(m).__name__ == li for m in imported.modules())
+    steps = _record_spikes(imported, spiking)
+    for _ in range(2):  # a second sequence starts from a fresh state
+        steps.clear()
+        membranes = ne.run_imported(imported, x)
+        assert torch.equal(torch.stack(steps), hidden)
+        assert membranes.shape == expected.shape and membranes.dtype == torch.float32
+        torch.testing.assert_close(membranes, expected, **MEMBRANE_TOL)
+    graph = ne.read_nir(path)
+    assert graph.metadata["readout"] == model.readout
+    predict = make_predict(LossConfig(kind=graph.metadata["readout"]))
+    assert torch.equal(predict(membranes), predict(expected))
+    return float((membranes - expected).abs().max())
+
+
+@pytest.mark.parametrize("importer, spiking, li", _IMPORTERS)
+@pytest.mark.parametrize("readout, tau", [("mean", 16.0), ("max", 5.0), ("last", 7.3)])
+def test_default_classifier_with_membrane_readout_reimports(tmp_path, importer, spiking, li, readout, tau):
+    from snn_motifs.neuron import NeuronParameters
+
+    torch.manual_seed(0)
+    model = SCMLClassifier(
+        12,
+        32,
+        5,
+        topology=MIXED_TOPOLOGY,
+        input_gain=3.0,
+        readout=readout,
+        neuron=NeuronParameters(tau_mem=tau),
+    )
+    with torch.no_grad():
+        model.hidden.intra_weight.uniform_(0.0, 0.6)
+        model.output.fc.bias.uniform_(-0.2, 0.2)
+    graph = ne.export_nir(model, tmp_path / "m.nir")
+    assert type(graph.nodes["layer1.li"]).__name__ == "LI" and ("layer1.li", "output") in graph.edges
+    _check_reimport(model, tmp_path / "m.nir", drive(steps=60, batch=6), importer, spiking, li)
+
+
+def test_cli_export_of_a_search_run_reimports(tmp_path, capsys):
+    """The main job's flow in small: a search (one epoch per phase) with the default readout "mean" and with
+    "max", ``snn-motifs export-nir --run <seed folder>``, re-import, the same hidden spikes, membranes and
+    predictions on its test set, in snnTorch and in Norse."""
+    import warnings
+
+    from snn_motifs import cli, search
+    from snn_motifs.datasets import SplitData
+
+    def data(n: int, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        y = torch.randint(0, 3, (n,), generator=g)
+        base = torch.linspace(0.05, 0.6, 8)
+        rates = torch.stack([base, base.flip(0), base.roll(4)])[y][:, None, :]
+        return (torch.rand(n, 20, 8, generator=g) < rates).float(), y
+
+    split = SplitData(*data(120, 0), *data(40, 1), 3)
+    for loss in ("mean", "max"):
+        cfg = search.HRMASConfig(
+            hidden=16, motif_sizes=[2, 4], epochs_size=1, epochs_types=1, epochs_retrain=1, batch_size=20,
+            tau_mem=5.0, tau_syn=2.0, tau_cal=4.0, loss=loss,
+        )  # fmt: skip
+        out = tmp_path / loss
+        with warnings.catch_warnings():  # one epoch per phase: "the search did not decide"
+            warnings.simplefilter("ignore", RuntimeWarning)
+            search.run(cfg, out, data=split, baseline=False, plots=False, progress=False, log=lambda s: None)
+        target = tmp_path / f"{loss}.nir"
+        assert cli.main(["export-nir", "--run", str(out / "seed0"), "--out", str(target)]) == 0
+        assert "wrote" in capsys.readouterr().out
+        model, _, _ = search.load_trained(out / "seed0")
+        assert model.readout == loss
+        if not _AVAILABLE:
+            pytest.skip("neither snnTorch nor Norse is installed")
+        for importer, spiking, li in _AVAILABLE:
+            _check_reimport(model, target, split.x_test.transpose(0, 1), importer, spiking, li)
+
+
+@pytest.mark.parametrize(
+    "importer, variant, readout",
+    [
+        pytest.param("snntorch", "SrSc-BIP", "max", marks=needs_snntorch),  # a skip also feeds the LI
+        pytest.param("norse", "Sr-SNN", "last", marks=needs_norse),  # Norse refuses skips
+    ],
+)
+def test_scsr_with_membrane_readout_reimports(importer, variant, readout):
+    from snn_motifs.training import LossConfig, make_predict
+
+    torch.manual_seed(0)
+    model = build_scsr(variant, 10, (16, 16, 16), 5, spike_fn="atan", input_gain=4.0, readout=readout)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.fc.weight.mul_(2.0)
+        for skip in model.skips.values():
+            skip.weight.mul_(2.0)
+    x = drive(features=10, steps=80)
+    with torch.no_grad():
+        expected = model(x)
+    graph = ne.to_nir(model)
+    assert type(graph.nodes["layer3.li"]).__name__ == "LI" and graph.metadata["readout"] == readout
+    membranes = ne.run_imported(_import(importer, graph), x)
+    torch.testing.assert_close(membranes, expected, **MEMBRANE_TOL)
+    predict = make_predict(LossConfig(kind=readout))
+    assert torch.equal(predict(membranes), predict(expected))
+
+
+@pytest.mark.parametrize(
+    "importer", [pytest.param("snntorch", marks=needs_snntorch), pytest.param("norse", marks=needs_norse)]
+)
+def test_li_modules_are_the_euler_step_of_nir_li(importer):
+    """The LI mapping alone: per-neuron tau (1 step included), r != 1 and, for Norse, v_leak, against
+    NIR's forward-Euler LI; with r = 1, v_leak = 0 against our leaky_integrate."""
+    from snn_motifs.readout import leaky_integrate
+
+    dt = 1e-4
+    taus = np.array([1.0, 2.5, 5.0, 16.0, 37.3])
+    r = np.array([1.0, 0.5, 2.0, 1.0, 3.0])
+    v_leak = np.zeros(5) if importer == "snntorch" else np.array([0.0, 0.1, -0.2, 0.0, 0.3])
+    node = nir.LI(tau=taus * dt, r=r, v_leak=v_leak)
+    if importer == "snntorch":
+        from snn_motifs.adapters.snntorch_interop import SnnTorchLI
+
+        module = SnnTorchLI.from_nir(node, dt)
+        with pytest.raises(ValueError, match="no leak potential"):
+            SnnTorchLI.from_nir(nir.LI(tau=taus * dt, r=r, v_leak=np.full(5, 0.1)), dt)
+    else:
+        from snn_motifs.adapters.norse_interop import NorseLI
+
+        module = NorseLI.from_nir(node, dt)
+    current = torch.randn(50, 3, 5, generator=torch.Generator().manual_seed(0))
+
+    def run(module) -> torch.Tensor:  # snnTorch's modules keep their state (init_hidden), Norse's return it
+        if importer == "snntorch":
+            module.reset_mem()
+            return torch.stack([module(c) for c in current])
+        return ne.run_imported(module, current)
+
+    got = run(module)
+    v, want = np.broadcast_to(v_leak, (3, 5)).copy(), []  # Norse starts at v_leak; snnTorch at 0 = v_leak
+    for c in current.double().numpy():
+        v = v + dt / node.tau * (node.v_leak - v + node.r * c)
+        want.append(v)
+    torch.testing.assert_close(got, torch.as_tensor(np.stack(want), dtype=torch.float32), **MEMBRANE_TOL)
+    # r = 1, v_leak = 0 (what to_nir writes): our readout's integration, column by column
+    plain = nir.LI(tau=taus * dt, r=np.ones(5), v_leak=np.zeros(5))
+    got = run((SnnTorchLI if importer == "snntorch" else NorseLI).from_nir(plain, dt))
+    for i, tau in enumerate(taus):
+        torch.testing.assert_close(got[..., i], leaky_integrate(current[..., i], float(tau)), **MEMBRANE_TOL)
