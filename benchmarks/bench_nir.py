@@ -40,7 +40,13 @@ def main() -> None:
         args.repeats = 2
     torch.manual_seed(0)
     model = SCMLClassifier(
-        78, args.hidden, 26, args.motif, neuron=NeuronParameters(tau_mem=16, tau_syn=8), input_gain=2.0
+        78,
+        args.hidden,
+        26,
+        args.motif,
+        neuron=NeuronParameters(tau_mem=16, tau_syn=8),
+        input_gain=2.0,
+        readout="count",  # the papers' spiking output layer: output spikes compared for equality
     )
     device = torch.device(args.device)
     x = (torch.rand(args.steps, args.batch, 78) < 0.2).float().to(device)
