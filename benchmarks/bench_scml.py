@@ -133,8 +133,8 @@ def step_api_loss(layer: SCML, x: torch.Tensor, readout: torch.Tensor) -> Callab
     def f():
         layer.zero_grad(set_to_none=True)
         state, out = None, []
-        for t in range(x.shape[0]):
-            spk, state = layer(x[t], state)
+        for x_t in x.unbind(0):
+            spk, state = layer(x_t, state)
             out.append(spk)
         return (torch.stack(out).mean(0) @ readout).square().mean()
 
@@ -169,8 +169,10 @@ def rleaky_loss(n: int, x: torch.Tensor, readout: torch.Tensor, device) -> Calla
         spk = torch.zeros(x.shape[1], n, device=device)
         mem = torch.zeros(x.shape[1], n, device=device)
         out = []
-        for t in range(x.shape[0]):
-            spk, mem = lif(cur[t], spk, mem)
+        # unbind, as a careful snnTorch user writes it: indexing cur[t] of a tensor that needs a gradient
+        # makes autograd build a zero-filled [T, B, N] gradient per step (O(T^2) traffic)
+        for cur_t in cur.unbind(0):
+            spk, mem = lif(cur_t, spk, mem)
             out.append(spk)
         return (torch.stack(out) @ readout).square().mean()
 
@@ -193,8 +195,8 @@ def norse_loss(n: int, x: torch.Tensor, readout: torch.Tensor, device) -> Callab
         cell.zero_grad(set_to_none=True)
         state = None
         out = []
-        for t in range(x.shape[0]):
-            z, state = cell(x[t], state)
+        for x_t in x.unbind(0):
+            z, state = cell(x_t, state)
             out.append(z)
         return (torch.stack(out) @ readout).square().mean()
 
