@@ -50,6 +50,7 @@ __all__ = [
     "check_parameters",
     "check_loaded",
     "epoch_context",
+    "TimeFirstLoader",
 ]
 
 #: training samples :func:`fit` calibrates the input gain on
@@ -153,12 +154,114 @@ def average_scalar(value: float) -> float:
     return float(t) / world
 
 
-def _batches(x, y, batch_size: int, shuffle: bool, generator, shard: bool = False):
-    """Time-first batches from sample-first tensors, or the batches of a loader (``y`` None). With
-    ``shard`` under ``torch.distributed`` every rank draws the same global batches (same generator) and
-    keeps its slice ``rank::world`` (a loader brings its own ``DistributedSampler`` instead)."""
+_LAYOUT = {True: "batch-first [B, T, F]", False: "time-first [T, B, F]"}
+
+
+def _shape(t) -> str:
+    return str(list(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+class TimeFirstLoader:
+    """A loader's batches as time-first ``(x [T, B, ...], y [B])``, whichever layout it yields.
+
+    ``batch_first=None`` infers the layout from the label count: the batch axis is the one of axes 0 and 1
+    whose length equals the number of labels, decided on the first batch and then kept (a later batch's
+    ``T`` may equal its ``B``). When both axes match (``T == B``) the layout cannot be told and
+    ``batch_first`` must be given; ``True``/``False`` is checked against every batch's label count. The
+    errors name the shapes seen and the argument to pass. A stock ``DataLoader`` over an ``[n, T, F]``
+    dataset (tonic's, most users') is batch-first; :mod:`snn_motifs.loaders` is time-first.
+    """
+
+    def __init__(self, loader: Iterable, batch_first: bool | None = None, what: str = "the loader") -> None:
+        if batch_first not in (None, True, False):
+            raise ValueError(f"batch_first must be None, True or False, got {batch_first!r}")
+        self.loader, self.batch_first, self.what = loader, batch_first, what
+        self._layout: bool | None = batch_first  # decided on the first batch when not given
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for batch in self.loader:
+            xb, yb = self._split(batch)
+            if self._resolve(xb, yb):
+                xb = xb.transpose(0, 1)
+            yield xb, yb
+
+    def _split(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError(f"{self.what} must yield (x, labels) pairs, got a {type(batch).__name__}")
+        xb, yb = batch
+        if not isinstance(xb, torch.Tensor) or xb.dim() < 2:
+            raise ValueError(
+                f"{self.what} gives x of shape {_shape(xb)}: a batch must be time-first [T, B, F] or "
+                "batch-first [B, T, F]"
+            )
+        yb = torch.as_tensor(yb)
+        if yb.dim() != 1:
+            raise ValueError(f"{self.what} gives labels of shape {_shape(yb)}: need [B] class indices")
+        return xb, yb
+
+    def _resolve(self, xb: torch.Tensor, yb: torch.Tensor) -> bool:
+        """Whether this batch is batch-first (deciding the layout on the first batch when inferred)."""
+        n, first, second = len(yb), xb.shape[0], xb.shape[1]
+        seen = f"{self.what} gives x of shape {_shape(xb)} and {n} labels"
+        if self._layout is None:  # the first batch, layout not given: infer it
+            if first == n and second == n:
+                raise ValueError(
+                    f"{seen}: the layout is ambiguous (time-first [T, B, F] or batch-first [B, T, F], T = B "
+                    f"= {n}); pass batch_first=True (a stock DataLoader over [n, T, F] samples) or "
+                    "batch_first=False (snn_motifs.loaders)"
+                )
+            if first != n and second != n:
+                raise ValueError(
+                    f"{seen}: neither axis 0 nor axis 1 has one entry per label, so it is neither time-first "
+                    "[T, B, F] nor batch-first [B, T, F]"
+                )
+            self._layout = first == n
+            return self._layout
+        axis = 0 if self._layout else 1
+        if xb.shape[axis] == n:
+            return self._layout
+        expected = _LAYOUT[self._layout]
+        why = (
+            f"as batch_first={self._layout} says"
+            if self.batch_first is not None
+            else "as its first batch was"
+        )
+        if xb.shape[1 - axis] == n:
+            given = self.batch_first is not None
+            advice = f"pass batch_first={not self._layout}" if given else "the loader mixes layouts"
+            raise ValueError(f"{seen}: that is {_LAYOUT[not self._layout]}, not {expected} {why}; {advice}")
+        raise ValueError(
+            f"{seen}: axis {axis} should hold the batch ({expected}, {why}) but neither axis 0 nor axis 1 "
+            "has one entry per label"
+        )
+
+
+def _sample_first(x: torch.Tensor, y: torch.Tensor, what: str = "x") -> None:
+    """Refuse tensors that are not sample-first ``x [n, T, F]`` with ``y [n]``, naming the layout."""
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        return
+    if x.dim() >= 2 and y.dim() == 1 and len(x) != len(y) and x.shape[1] == len(y):
+        raise ValueError(
+            f"{what} has shape {list(x.shape)} and {len(y)} labels: that is time-first [T, n, F]; tensors "
+            f"must be sample-first [n, T, F]: pass {what}.transpose(0, 1)"
+        )
+    if x.dim() < 2 or y.dim() != 1 or len(x) != len(y):
+        raise ValueError(
+            f"{what} has shape {list(x.shape)} and the labels {list(y.shape)}: tensors must be sample-first "
+            "x [n, T, F] with labels [n]"
+        )
+
+
+def _batches(x, y, batch_size: int, shuffle: bool, generator, shard: bool = False, batch_first=None):
+    """Time-first batches from sample-first tensors, or the batches of a loader (``y`` None) in either
+    layout (:class:`TimeFirstLoader`, ``batch_first``). With ``shard`` under ``torch.distributed`` every
+    rank draws the same global batches (same generator) and keeps its slice ``rank::world`` (a loader
+    brings its own ``DistributedSampler`` instead)."""
     if y is None:
-        return iter(x)
+        return iter(x if isinstance(x, TimeFirstLoader) else TimeFirstLoader(x, batch_first))
     rank, world = distributed_info() if shard else (0, 1)
     if world == 1:
         return batches(x, y, batch_size, shuffle=shuffle, generator=generator)
@@ -318,11 +421,13 @@ def train_epoch(
     device: torch.device | str = "cpu",
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     stats: dict | None = None,
+    batch_first: bool | None = None,
 ) -> float:
     """One shuffled pass; returns the mean loss. ``model(x [T, B, C]) -> outputs [T, B, classes]``.
 
     ``x``/``y`` are sample-first tensors ``[n, T, C]``/``[n]`` (shuffled with ``generator``), or ``x`` is a
-    loader of time-first batches (:func:`snn_motifs.loaders.sequence_loader`) and ``y`` None.
+    loader and ``y`` None: time-first batches (:func:`snn_motifs.loaders.sequence_loader`) or batch-first
+    ones (a stock ``DataLoader``), told apart as :class:`TimeFirstLoader` does (``batch_first``).
 
     ``scheduler`` is stepped after every optimiser step. If ``stats`` is a dict it receives the epoch's
     mean firing rate per spiking layer (``"rates"``) and the mean gradient norm before clipping,
@@ -338,7 +443,8 @@ def train_epoch(
     rates: dict[str, float] = {}
     norms: dict[str, float] = {}
     grad_total = 0.0
-    for batch, (xb, yb) in enumerate(_batches(x, y, batch_size, True, generator, shard=True), 1):
+    batches_ = _batches(x, y, batch_size, True, generator, shard=True, batch_first=batch_first)
+    for batch, (xb, yb) in enumerate(batches_, 1):
         xb, yb = xb.to(device), yb.to(device)
         loss = loss_fn(model(xb), yb)
         value = loss.item()
@@ -385,18 +491,26 @@ def evaluate(
     tau_syn: float | None = None,
     device: torch.device | str = "cpu",
     loss: LossConfig | None = None,
+    *,
+    batch_first: bool | None = None,
 ) -> float:
     """Accuracy of the model's readout (:func:`make_predict`; see :func:`objective_of` for which one).
 
-    ``tau_syn`` overrides the PSC constant of a spiking readout's prediction; ``x`` may be a loader of
-    time-first batches with ``y`` None."""
+    ``x``/``y`` are sample-first tensors ``[n, T, C]``/``[n]``, or ``x`` is a loader and ``y`` None, in
+    either layout: time-first ``[T, B, C]`` batches (:mod:`snn_motifs.loaders`) or batch-first
+    ``[B, T, C]`` ones (a stock ``DataLoader`` over ``[n, T, C]`` samples). ``batch_first=None`` infers the
+    layout from the label count and asks for the argument when ``T == B`` makes it ambiguous;
+    ``True``/``False`` is checked (:class:`TimeFirstLoader`). ``tau_syn`` overrides the PSC constant of a
+    spiking readout's prediction."""
+    if y is not None:
+        _sample_first(x, y)
     cfg = objective_of(model, loss)
     if tau_syn is not None:
         cfg = LossConfig(**{**vars(cfg), "tau_syn": tau_syn})
     rule = make_predict(cfg)
     model.eval()
     correct = total = 0
-    for xb, yb in _batches(x, y, batch_size, False, None):
+    for xb, yb in _batches(x, y, batch_size, False, None, batch_first=batch_first):
         correct += int((rule(model(xb.to(device))).cpu() == yb).sum())
         total += len(yb)
     return correct / max(total, 1)
@@ -488,15 +602,25 @@ def _warn_rates(rates: dict[str, float], epoch: int) -> None:
             )
 
 
-def _train_test(data) -> tuple[tuple, tuple]:
-    """``((x_train, y_train), (x_test, y_test))``, or ``((train_loader, None), (test_loader, None))``."""
+def _train_test(data, batch_first: bool | None = None) -> tuple[tuple, tuple]:
+    """``((x_train, y_train), (x_test, y_test))``, or ``((train_loader, None), (test_loader, None))`` with
+    each loader wrapped in a :class:`TimeFirstLoader` (so its layout is decided once, on its first batch)."""
     if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], torch.Tensor):
-        return (data[0], None), (data[1], None)
+        train = TimeFirstLoader(data[0], batch_first, "the training loader")
+        return (train, None), (TimeFirstLoader(data[1], batch_first, "the test loader"), None)
+    if batch_first is not None:
+        raise ValueError(
+            "batch_first applies to loaders, data=(train_loader, test_loader); the tensors of a SplitData "
+            "are sample-first [n, T, F]"
+        )
+    _sample_first(data.x_train, data.y_train, "x_train")
+    _sample_first(data.x_test, data.y_test, "x_test")
     return (data.x_train, data.y_train), (data.x_test, data.y_test)
 
 
 def _first_samples(x, y, n: int) -> torch.Tensor:
-    """Up to ``n`` sample-first training inputs ``[n, T, C]`` for the input-gain calibration."""
+    """Up to ``n`` sample-first training inputs ``[n, T, C]`` for the input-gain calibration (``x`` a
+    :class:`TimeFirstLoader` when ``y`` is None)."""
     if y is not None:
         return x[:n]
     parts, count = [], 0
@@ -527,11 +651,16 @@ def fit(
     calibrate: bool = True,
     target_rate: float = 0.05,
     log_dir: str | Path | None = None,
+    batch_first: bool | None = None,
 ) -> dict:
     """Train on ``data`` with the recommended recipe, test once. ``data`` is a
-    :class:`~snn_motifs.datasets.SplitData` of tensors or a pair ``(train_loader, test_loader)`` of
-    loaders yielding time-first batches (:mod:`snn_motifs.loaders`; they own batching and shuffling, so
-    ``batch_size`` and ``seed`` do not apply to them).
+    :class:`~snn_motifs.datasets.SplitData` of sample-first tensors or a pair ``(train_loader,
+    test_loader)`` of loaders (they own batching and shuffling, so ``batch_size`` and ``seed`` do not apply
+    to them) yielding ``(x, labels)`` batches in either layout: time-first ``[T, B, F]``
+    (:mod:`snn_motifs.loaders`) or batch-first ``[B, T, F]`` (a stock ``DataLoader`` over ``[n, T, F]``
+    samples, as tonic and most user datasets give). ``batch_first=None`` infers the layout of each loader
+    from its first batch's label count and asks for the argument when ``T == B`` makes it ambiguous;
+    ``True``/``False`` is checked against every batch (:class:`TimeFirstLoader`).
 
     Recipe (defaults chosen by measurement, README "Accuracy"): AdamW (``lr``, ``weight_decay``), a
     cosine schedule to 0 over all steps (``schedule="constant"`` to switch it off), gradient-norm clipping
@@ -557,7 +686,7 @@ def fit(
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     model.to(device)
-    train, test = _train_test(data)
+    train, test = _train_test(data, batch_first)
     if calibrate and isinstance(getattr(model, "input_gain", None), torch.Tensor):
         calibrate_input_gain(model, _first_samples(train[0], train[1], CALIBRATION_SAMPLES), target_rate)
     n_batches = len(train[0]) if train[1] is None else math.ceil(len(train[0]) / batch_size)
