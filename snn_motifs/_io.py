@@ -44,6 +44,7 @@ __all__ = [
     "atomic_path",
     "write_json",
     "read_json",
+    "parse_json",
     "save_torch",
     "load_torch",
     "remove_stale_temps",
@@ -134,18 +135,42 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2))
 
 
-def read_json(path: str | os.PathLike, what: str = "file") -> Any:
-    """Parse a JSON artefact; a missing or corrupt file raises ``ValueError`` naming it and the remedy."""
+#: what :func:`read_json` advises for a run artefact (a file the library wrote and can write again)
+REBUILD = "delete it to have it rebuilt (a search re-runs that seed with --resume), or restore it from a copy"
+
+
+def parse_json(text: str, what: str = "JSON") -> Any:
+    """``json.loads`` whose every failure is a one-line ``ValueError`` naming ``what``: invalid JSON (with
+    the line and column) and JSON nested too deeply to parse (Python's ``RecursionError``)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to parse (thousands of brackets)") from None
+
+
+def read_json(path: str | os.PathLike, what: str = "file", remedy: str = REBUILD) -> Any:
+    """Parse a JSON file; a missing file raises ``FileNotFoundError``, an unreadable, binary, invalid or
+    too deeply nested one a one-line ``ValueError`` naming it and ``remedy`` (default: for a run
+    artefact, delete it to have it rebuilt)."""
     path = Path(path)
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise
+    except RecursionError:
+        raise ValueError(f"{what} {path} is nested too deeply to parse; {remedy}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{what} {path} is corrupt or unreadable ({type(exc).__name__}: {exc}); delete it to have it "
-            "rebuilt (a search re-runs that seed with --resume), or restore it from a copy"
-        ) from exc
+        if remedy is REBUILD:  # a run artefact: damaged after the library wrote it
+            reason = f"is corrupt or unreadable ({type(exc).__name__}: {exc})"
+        elif isinstance(exc, json.JSONDecodeError):
+            reason = f"is not valid JSON ({exc})"
+        elif isinstance(exc, UnicodeDecodeError):
+            reason = f"is not UTF-8 text (a binary file? byte {exc.start}: {exc.reason})"
+        else:
+            reason = f"cannot be read ({exc.strerror or exc})"
+        raise ValueError(f"{what} {path} {reason}; {remedy}") from exc
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> Path:

@@ -248,15 +248,21 @@ class MotifTopology:
 
     @classmethod
     def from_dict(cls, data: dict) -> MotifTopology:
-        try:
-            v = data["motif_size"]
-            intra = [list(row) if isinstance(row, str) else row for row in data["intra"]]
-            lateral = [list(row) if isinstance(row, str) else row for row in data["lateral"]]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(
-                f"a topology needs keys motif_size, intra, lateral; got {data!r} ({exc})"
-            ) from None
-        return cls(v, intra, lateral)
+        """From :meth:`to_dict`'s form: ``motif_size`` an integer >= 1, ``intra`` and ``lateral`` lists of
+        rows (strings of letters or lists of types); anything else is a ``ValueError`` naming the key."""
+        if not isinstance(data, dict) or not {"motif_size", "intra", "lateral"} <= set(data):
+            shown = repr(data) if len(repr(data)) <= 200 else repr(data)[:200] + "..."
+            raise ValueError(f"a topology needs keys motif_size, intra, lateral; got {shown}")
+        rows = {}
+        for key in ("intra", "lateral"):
+            value = data[key]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(r, (str, list)) for r in value):
+                raise ValueError(
+                    f"topology {key} must be a list of rows (strings of letters n/e/i/f, or lists), got "
+                    f"{type(value).__name__}"
+                )
+            rows[key] = [list(row) if isinstance(row, str) else row for row in value]
+        return cls(data["motif_size"], rows["intra"], rows["lateral"])
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

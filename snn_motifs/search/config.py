@@ -1,25 +1,46 @@
 """The configuration of an HRMAS run: one dataclass, its validation, and the packaged JSON files.
 
 A plain JSON file maps onto :class:`HRMASConfig` key by key (``snn_motifs/configs/*.json``; a ``comment``
-key is allowed). Unknown keys and out-of-range values are refused with the key's name.
+key is allowed, and the ``execution`` block a run folder's ``config.json`` records). Every key has one
+JSON type, checked strictly (a bool is ``true``/``false``, never ``"false"``; an int is an int, never
+``2.5``; a float accepts ints; lists hold ints), and unknown keys and out-of-range values are refused
+with the key's name. Sizes are checked against the machine's memory before a network is built
+(:func:`check_memory`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import numbers
+import os
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
-from .._io import read_json
+from .._io import parse_json, read_json
 from ..neuron import NeuronParameters
 from ..readout import READOUTS
 
 #: the costs a search can trade against accuracy (:mod:`snn_motifs.search.cost`)
 COSTS = ("synops", "synapses")
 
-__all__ = ["HRMASConfig", "load_config", "config_names", "config_diff", "DEFAULT_CONFIG"]
+__all__ = [
+    "HRMASConfig",
+    "load_config",
+    "config_names",
+    "config_diff",
+    "DEFAULT_CONFIG",
+    "memory_estimate",
+    "check_memory",
+    "EXTRA_KEYS",
+]
+
+#: keys a config file may hold besides the fields: a comment, the paper's table row, and the ``execution``
+#: block (how a run was executed) that a run folder's ``config.json`` records and ``--resume`` ignores
+EXTRA_KEYS = ("comment", "table1", "execution")
 
 #: the packaged config the CLI uses when none is given (MNIST-1D, generated offline)
 DEFAULT_CONFIG = "mnist1d_default"
@@ -73,6 +94,7 @@ class HRMASConfig:
     ti46_split: str = "speaker_dependent"
 
     def __post_init__(self) -> None:
+        _check_types(self)
         for name in ("lr", "arch_lr"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -97,24 +119,43 @@ class HRMASConfig:
         inh = self.inhibitory_weight
         if inh is not None and not (isinstance(inh, (int, float)) and math.isfinite(inh) and inh <= 0):
             raise ValueError(f"inhibitory_weight must be a number <= 0 or null (trained), got {inh!r}")
-        for name in ("epochs_size", "epochs_types", "epochs_retrain", "batch_size", "hidden", "arch_warmup"):
-            if int(getattr(self, name)) < (1 if name in ("batch_size", "hidden") else 0):
-                raise ValueError(f"{name} must be a non-negative int, got {getattr(self, name)!r}")
+        for name in ("epochs_size", "epochs_types", "epochs_retrain", "arch_warmup"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be an int >= 0 (0: skip), got {getattr(self, name)!r}")
+        for name in ("batch_size", "hidden", "ip_batches"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
+        bad = [v for v in self.motif_sizes if v < 1]
+        if bad:
+            raise ValueError(f"motif_sizes must be ints >= 1, got {self.motif_sizes!r}")
+        for name in ("tau_mem", "tau_syn", "tau_cal"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a time constant > 0 (steps), got {getattr(self, name)!r}")
+        if self.ti46_split not in ("speaker_dependent", "loso"):
+            raise ValueError(f"ti46_split must be 'speaker_dependent' or 'loso', got {self.ti46_split!r}")
 
     @classmethod
     def from_dict(cls, data: dict) -> HRMASConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"a config is a JSON object of keys, got {_json_type(data)}")
+        if not all(isinstance(k, str) for k in data):
+            raise ValueError(f"config keys must be strings, got {sorted(map(repr, data))}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"comment", "table1"})
+        unknown = sorted(set(data) - known - set(EXTRA_KEYS))
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
     def from_file(cls, path: str | Path) -> HRMASConfig:
-        data = read_json(path, "config")
+        """A config file; errors name the file (a file you wrote: the remedy is to fix it)."""
+        data = read_json(path, "config file", remedy="fix the file")
         if not isinstance(data, dict):
-            raise ValueError(f"config {path} must hold a JSON object, got {type(data).__name__}")
-        return cls.from_dict(data)
+            raise ValueError(f"config file {path} must hold a JSON object, got {_json_type(data)}")
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"config file {path}: {exc}") from None
 
     def neuron(self) -> NeuronParameters:
         return NeuronParameters(self.tau_mem, self.tau_syn, 1.0, self.v_threshold)
@@ -154,4 +195,170 @@ def load_config(name_or_path: str | Path | None = None) -> HRMASConfig:
     packaged = _packaged() / f"{name_or_path}.json"
     if not packaged.is_file():
         raise ValueError(f"no config {str(name_or_path)!r}: give a JSON file or one of {config_names()}")
-    return HRMASConfig.from_dict(json.loads(packaged.read_text()))
+    return HRMASConfig.from_dict(parse_json(packaged.read_text(), f"packaged config {name_or_path}"))
+
+
+# -- strict types ------------------------------------------------------------------------------------------
+
+
+def _json_type(value: object) -> str:
+    """How JSON (or Python, for other objects) calls the type of ``value``, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, numbers.Integral):
+        return "an integer"
+    if isinstance(value, numbers.Real):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_float(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _show(value: object) -> str:
+    """``value`` as JSON would write it (``null``, ``"false"``), cut to 60 characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _expect(hint: object) -> tuple[typing.Callable[[object], bool], str] | None:
+    """How to check a field of type ``hint`` (``int``, ``float``, ``bool``, ``str``, ``list[int]``,
+    ``X | None``) and how to say what it must be; None for a type this check does not know."""
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        inner = _expect(next(a for a in args if a is not type(None)))
+        if inner is None:
+            return None
+        check, what = inner
+        return (lambda v: v is None or check(v)), f"{what} or null"
+    if hint is bool:
+        return (lambda v: isinstance(v, bool)), "true or false (a JSON boolean)"
+    if hint is int:
+        return _is_int, "an integer"
+    if hint is float:
+        return _is_float, "a finite number"
+    if hint is str:
+        return (lambda v: isinstance(v, str)), "a string"
+    if typing.get_origin(hint) is list and args == (int,):
+        return (lambda v: isinstance(v, (list, tuple)) and all(_is_int(x) for x in v)), "a list of integers"
+    return None
+
+
+def _plain(value: object) -> object:
+    """Numpy scalars (a Tune sampler's) as Python ints and floats; lists as lists."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if _is_int(value):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, float)):
+        return float(value)
+    return value
+
+
+def _conform(name: str, hint: object, value: object) -> object:
+    """``value`` checked against the field type ``hint``; ``ValueError`` naming the key otherwise."""
+    expect = _expect(hint)
+    if expect is None:  # a field type this check does not know: accepted as it is
+        return value
+    check, what = expect
+    if not check(value):
+        kind = "" if value is None else f" ({_json_type(value)})"
+        raise ValueError(f"{name} must be {what}, got {_show(value)}{kind}")
+    return _plain(value)
+
+
+def _check_types(cfg: HRMASConfig) -> None:
+    hints = typing.get_type_hints(type(cfg))
+    for f in fields(cfg):
+        setattr(cfg, f.name, _conform(f.name, hints[f.name], getattr(cfg, f.name)))
+
+
+# -- memory ------------------------------------------------------------------------------------------------
+
+#: float32 numbers per neuron and time step a forward + backward pass keeps (input current, synaptic
+#: current, membrane, spikes, surrogate terms, readout): a lower bound of what training allocates
+ACTIVATIONS_PER_STEP = 6
+
+
+def memory_estimate(
+    cfg: HRMASConfig,
+    in_features: int,
+    steps: int,
+    classes: int,
+    hidden: int | None = None,
+    motif_sizes: list[int] | None = None,
+) -> int:
+    """A lower bound of the bytes that searching (and retraining) ``cfg`` allocates: the weights of the
+    search network (input, every motif-size option's intra and lateral edges, their int64 scatter
+    indices, the block-tridiagonal recurrence, readout) with their gradient and two Adam moments, and
+    the activations of one batch kept for backpropagation through time. ``hidden`` overrides
+    ``cfg.hidden`` and ``motif_sizes`` the searched options (a genotype's ``n_neurons`` and motif size)."""
+    n = cfg.hidden if hidden is None else hidden
+    sizes = cfg.effective_options() if motif_sizes is None else motif_sizes
+    options = [max(1, min(int(v), n)) for v in sizes] or [1]
+    edges = sum(n * v + 2 * n for v in options)
+    weights = n * in_features + n * classes + edges + 3 * n * max(options)
+    indices = 8 * edges  # int64 scatter indices, no gradient
+    activations = ACTIVATIONS_PER_STEP * steps * cfg.batch_size * n
+    return 4 * (4 * weights + activations) + indices
+
+
+def available_memory(device: str = "cpu") -> int | None:
+    """Bytes of the device's memory: the machine's RAM (``os.sysconf``) for the CPU, the GPU's for
+    ``cuda[:N]``; None where it cannot be read."""
+    if device.startswith("cuda"):
+        import torch
+
+        index = torch.device(device).index or 0
+        return int(torch.cuda.get_device_properties(index).total_memory)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gb(size: int) -> str:
+    """Bytes as GB for messages: two significant digits below 10 GB, whole GB above."""
+    gb = size / 1e9
+    return f"{gb:,.0f}" if gb >= 10 else f"{gb:.2g}"
+
+
+def check_memory(
+    cfg: HRMASConfig,
+    in_features: int,
+    steps: int,
+    classes: int,
+    device: str = "cpu",
+    hidden: int | None = None,
+    motif_sizes: list[int] | None = None,
+    what: str = "hidden",
+) -> int:
+    """Refuse (``ValueError``, nothing allocated) a network whose :func:`memory_estimate` exceeds the
+    device's memory, naming the estimate and the limit in GB; returns the estimate in bytes."""
+    need = memory_estimate(cfg, in_features, steps, classes, hidden, motif_sizes)
+    limit = available_memory(device)
+    if limit is not None and need > limit:
+        n = cfg.hidden if hidden is None else hidden
+        where = "RAM of this machine" if not device.startswith("cuda") else f"memory of {device}"
+        raise ValueError(
+            f"{what}={n} needs at least {_gb(need)} GB to train (weights, gradients, Adam state and one "
+            f"batch of {cfg.batch_size} x {steps} steps), more than the {_gb(limit)} GB {where}; "
+            f"choose a smaller {what} or batch_size"
+        )
+    return need

@@ -36,7 +36,7 @@ from ..datasets import SplitData, load_dataset
 from ..metrics import COST_KEYS
 from ..training import distributed_info
 from .baselines import ABLATIONS, train_dense_baseline, with_ablation
-from .config import HRMASConfig, config_diff, load_config
+from .config import HRMASConfig, check_memory, config_diff, load_config
 from .genotype import Genotype
 from .runner import HRMASRun
 
@@ -48,6 +48,7 @@ __all__ = [
     "dense_baseline",
     "check_device",
     "check_folder",
+    "preflight",
     "figures",
 ]
 
@@ -89,6 +90,16 @@ def check_folder(out: Path, cfg: HRMASConfig, resume: bool) -> None:
         raise ValueError(
             f"output directory {out} exists; pass --resume to continue it or choose another --out"
         )
+
+
+def preflight(cfg: HRMASConfig, data: SplitData, device: str = "cpu") -> None:
+    """Refuse, before anything is written or allocated, a config whose network cannot be built on ``data``:
+    motif-size options that do not divide ``hidden``, or sizes whose memory estimate exceeds the device's
+    memory (:func:`~snn_motifs.search.config.check_memory`)."""
+    from .space import _check_options
+
+    _check_options(cfg.hidden, cfg.effective_options())
+    check_memory(cfg, data.n_channels, data.n_steps, data.n_classes, device)
 
 
 def provenance(data: SplitData) -> dict:
@@ -198,6 +209,8 @@ def run(
     if no_ip is not None:
         check_folder(out / "no_ip", no_ip, resume)
     data = load_data(base, max_train) if data is None else data
+    for cfg in [*cfgs.values(), *([no_ip] if no_ip is not None else [])]:
+        preflight(cfg, data, device)  # a network that cannot be built is refused before anything is written
     info = provenance(data)
     for name in names:
         check_provenance(folders[name], info, resume)

@@ -13,10 +13,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, parse_json, read_json
 from ..topology import ConnectionType, MotifTopology
 
-__all__ = ["Genotype", "check_decisive", "DECISIVE_SIZE", "DECISIVE_TYPE"]
+__all__ = ["Genotype", "check_decisive", "DECISIVE_SIZE", "DECISIVE_TYPE", "GENOTYPE_KEYS"]
+
+#: the keys of a genotype's JSON form (:meth:`Genotype.to_dict`)
+GENOTYPE_KEYS = ("n_neurons", "motif_size", "intra", "lateral")
 
 
 @dataclass
@@ -31,13 +34,30 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, data: dict) -> Genotype:
-        if not isinstance(data, dict) or "n_neurons" not in data:
-            raise ValueError(f"a genotype needs n_neurons, motif_size, intra, lateral; got {data!r}")
-        topo = MotifTopology.from_dict(data)
-        n = data["n_neurons"]
-        if not isinstance(n, int) or n % topo.motif_size:
-            raise ValueError(f"genotype n_neurons={n!r} is not a multiple of motif_size={topo.motif_size}")
-        return cls(topo, n)
+        """Strict: exactly the keys :meth:`to_dict` writes, ``n_neurons`` and ``motif_size`` integers >= 1
+        (never a bool or ``8.0``), ``intra`` / ``lateral`` lists of rows (strings of letters or lists of
+        types); every error is a ``ValueError`` naming the key."""
+        if not isinstance(data, dict) or not set(GENOTYPE_KEYS) <= set(data):
+            shown = repr(data) if len(repr(data)) <= 200 else repr(data)[:200] + "..."
+            raise ValueError(f"a genotype needs the keys {list(GENOTYPE_KEYS)}; got {shown}")
+        unknown = sorted(map(str, set(data) - set(GENOTYPE_KEYS)))
+        if unknown:
+            raise ValueError(f"unknown genotype keys {unknown}; a genotype has {list(GENOTYPE_KEYS)}")
+        for key in ("n_neurons", "motif_size"):
+            value = data[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"genotype {key} must be an integer >= 1, got {value!r}")
+        for key in ("intra", "lateral"):
+            rows = data[key]
+            if not isinstance(rows, list) or not all(isinstance(r, (str, list)) for r in rows):
+                raise ValueError(
+                    f"genotype {key} must be a list of rows (strings of letters n/e/i/f, or lists), "
+                    f"got {type(rows).__name__}"
+                )
+        n, v = data["n_neurons"], data["motif_size"]
+        if n % v:
+            raise ValueError(f"genotype n_neurons={n!r} is not a multiple of motif_size={v}")
+        return cls(MotifTopology.from_dict(data), n)
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The JSON text; written atomically to ``path`` when given."""
@@ -50,17 +70,15 @@ class Genotype:
     def from_json(cls, path_or_text: str | Path) -> Genotype:
         """From JSON text or a file holding it."""
         text = str(path_or_text)
-        where = "genotype"
-        if not text.lstrip().startswith("{"):
-            where = f"genotype file {path_or_text}"
-            try:
-                text = Path(path_or_text).read_text()
-            except OSError as exc:
-                raise ValueError(f"cannot read {where}: {exc}") from exc
+        if text.lstrip().startswith("{"):
+            data = parse_json(text, "genotype")
+            return cls.from_dict(data)
+        where = f"genotype file {path_or_text}"
+        data = read_json(path_or_text, "genotype file", remedy="re-run the search or fix the file")
         try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where} is not valid JSON ({exc}); re-run the search or fix the file") from exc
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
     def summary(self) -> str:
         t = self.topology

@@ -27,7 +27,7 @@ from ..training import (
     distributed_info,
     fit,
 )
-from .config import HRMASConfig
+from .config import HRMASConfig, check_memory
 from .genotype import Genotype
 
 __all__ = [
@@ -131,6 +131,9 @@ def _train_genotype(
     if folder_has_files(out):
         raise ValueError(f"output directory {out} exists and is not empty; choose another --out")
     cfg = dataclasses.replace(cfg, hidden=genotype.n_neurons)
+    sizes = [genotype.topology.motif_size]  # refused before allocating when it cannot fit in memory
+    dims = (data.n_channels, data.n_steps, data.n_classes)
+    check_memory(cfg, *dims, device, motif_sizes=sizes, what="n_neurons")
     torch.manual_seed(seed)
     model = build_classifier(genotype, cfg, data.n_channels, data.n_classes)
     res = retrain(model, data, cfg, seed, device, workers)
