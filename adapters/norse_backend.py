@@ -8,6 +8,11 @@ Mapping (the HRMAS paper eqs 1-4 -> Norse 1.1, dt = 1)::
     z     = threshold(v - V_th);  v = (1 - z) v + z * 0                        (eqs 3-4)
     i     = i_new - (1/tau_s) i_new    carried, decayed current (our LIFState.i convention is Norse's)
 
+With Norse's own names (``p=LIFParameters(...)``, ``tau_mem_inv``, ``dt``,
+:class:`~snn_motifs.neuron.NorseLIFParameters`) the step is Norse's with those parameters and that ``dt``,
+and the weighted input goes into Norse's synaptic current unscaled. snnTorch's Leaky equations are refused:
+Norse has no neuron with them.
+
 ``LIFParameters`` is a NamedTuple whose tensors are not module parameters and do not follow ``.to()``; this
 adapter owns ``tau_mem`` and ``resistance`` as buffers/parameters (base class) and builds the NamedTuple
 from them at every step. The spike function reaches Norse through :mod:`.norse_methods`: it is registered
@@ -57,6 +62,11 @@ class NorseLIF(NeuronAdapter):
     """LIF population whose steps run in ``norse.torch.functional.lif.lif_feed_forward_step``."""
 
     backend = "norse"
+    equations_supported = ("hrmas", "norse")
+    equations_refused = {
+        "snntorch": "Norse has no neuron with snnTorch's Leaky update u <- beta u + I (no synaptic current), "
+        "reset by subtraction or a reset one step late"
+    }
 
     def __init__(self, n_neurons: int, *args, **kwargs) -> None:
         _norse_lif()  # fail here, naming the extra, when Norse is not installed
@@ -65,8 +75,9 @@ class NorseLIF(NeuronAdapter):
         ensure_registered(self.method, self.spike_fn)
         # constants of every step, made once (they follow .to() as buffers)
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
-        self.register_buffer("_tau_syn_inv", torch.tensor(1.0 / self.params.tau_syn), persistent=False)
-        self.register_buffer("_v_th", torch.tensor(self.v_threshold), persistent=False)
+        if self.equations == "hrmas":
+            self.register_buffer("_tau_syn_inv", torch.tensor(1.0 / self.params.tau_syn), persistent=False)
+            self.register_buffer("_v_th", torch.tensor(self.v_threshold), persistent=False)
 
     def __setstate__(self, state: dict) -> None:
         """A copy (``copy.deepcopy``, unpickling) has its own spike function object: name it anew, since a
@@ -77,6 +88,16 @@ class NorseLIF(NeuronAdapter):
     def _parameters_now(self, lif: ModuleType):
         ensure_registered(self.method, self.spike_fn)  # survives a user's unregister_method()
         zero = self._zero
+        if self.equations == "norse":  # Norse's own parameters, as given
+            return lif.LIFParameters(
+                tau_syn_inv=self.tau_syn_inv,
+                tau_mem_inv=self.tau_mem_inv,
+                v_leak=self.v_leak,
+                v_th=self.v_th,
+                v_reset=self.v_reset,
+                method=self.method,
+                alpha=zero,
+            )
         return lif.LIFParameters(
             tau_syn_inv=self._tau_syn_inv,
             tau_mem_inv=self.tau_inv(),
@@ -91,5 +112,8 @@ class NorseLIF(NeuronAdapter):
         lif = _norse_lif()
         p = self._parameters_now(lif)
         ff_state = lif.LIFFeedForwardState(v=state.v, i=state.i)
+        if self.equations == "norse":
+            spikes, new = lif.lif_feed_forward_step(current, ff_state, p, dt=self.params.dt)
+            return spikes, LIFState(new.v, new.i, spikes + self.psc_decay() * state.a, spikes)
         spikes, new = lif.lif_feed_forward_step(self.gain() * current, ff_state, p, dt=1.0)
         return spikes, LIFState(new.v, new.i, psc_update(state.a, spikes, self.syn_decay), spikes)

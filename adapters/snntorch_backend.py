@@ -13,6 +13,12 @@ apply the ``R/tau`` gain before its filter, which differs from eq 2 as soon as S
 ``tau`` between steps. beta is recomputed from :attr:`tau_mem` every
 step, so in-place changes and trained leaks (BIP) reach snnTorch.
 
+With snnTorch's own names (``beta``, ``reset_mechanism``, ... :class:`~snn_motifs.neuron.LeakyParameters`)
+the ``Leaky`` is built as the user asked (reset mechanism, reset delay, graded spikes) and runs the whole
+neuron: the weighted input goes straight in, with no synaptic filter, and the adapter's ``beta`` and
+``threshold`` (trained with ``learn_beta`` / ``learn_threshold``) are handed to it every step. Norse's LIF
+equations are refused: snnTorch has no neuron with them.
+
 State is passed explicitly every call; the ``Leaky`` is removed from snnTorch's class-level instance list
 so that ``snntorch.utils.reset`` and ``Leaky.reset_hidden`` can neither see nor reset it.
 
@@ -46,6 +52,11 @@ class SnnTorchLIF(NeuronAdapter):
     """LIF population whose membrane dynamics run in ``snntorch.Leaky`` (see the module docstring)."""
 
     backend = "snntorch"
+    equations_supported = ("hrmas", "snntorch")
+    equations_refused = {
+        "norse": "snnTorch has no neuron with Norse's leak potential v_leak, reset potential v_reset and "
+        "dt-scaled updates of a synaptic current that the input jumps"
+    }
 
     def __init__(self, n_neurons: int, *args, **kwargs) -> None:
         require("snntorch", "snntorch", "the 'snntorch' backend")
@@ -56,20 +67,32 @@ class SnnTorchLIF(NeuronAdapter):
         """snnTorch's ``Leaky`` for this adapter's configuration, on its device and dtype, outside
         snnTorch's global instance list, with non-persistent buffers."""
         snn = require("snntorch", "snntorch", "the 'snntorch' backend")
-        neuron = snn.Leaky(
-            beta=self.leak().detach().clone(),
-            threshold=self.v_threshold,
-            spike_grad=self.spike_fn,
-            reset_mechanism="zero",
-            reset_delay=False,
-        )
+        if self.equations == "snntorch":
+            p = self.params
+            neuron = snn.Leaky(
+                beta=self.beta.detach().clone(),
+                threshold=self.threshold.detach().clone(),
+                spike_grad=self.spike_fn,
+                reset_mechanism=p.reset_mechanism,
+                reset_delay=p.reset_delay,
+                graded_spikes_factor=p.graded_spikes_factor,
+            )
+        else:
+            neuron = snn.Leaky(
+                beta=self.leak().detach().clone(),
+                threshold=self.v_threshold,
+                spike_grad=self.spike_fn,
+                reset_mechanism="zero",
+                reset_delay=False,
+            )
         instances = snn.SpikingNeuron.instances
         if neuron in instances:  # explicit state only: out of snnTorch's global registry
             instances.remove(neuron)
         for name, buffer in list(neuron.named_buffers(recurse=False)):  # derived, not ours to save
             delattr(neuron, name)
             neuron.register_buffer(name, buffer, persistent=False)
-        return neuron.to(device=self.tau_mem.device, dtype=self.tau_mem.dtype)
+        reference = self.membrane_decay()
+        return neuron.to(device=reference.device, dtype=reference.dtype)
 
     def __getstate__(self) -> dict:
         """Everything but the ``Leaky``, whose last call left per-sequence (possibly non-leaf) tensors."""
@@ -83,6 +106,12 @@ class SnnTorchLIF(NeuronAdapter):
         self.neuron = self._build_leaky()
 
     def _step(self, current: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
+        if self.equations == "snntorch":
+            # views, not the Parameters themselves: assigning a Parameter would register it in the Leaky
+            self.neuron.beta = self.beta.view_as(self.beta)
+            self.neuron.threshold = self.threshold.view_as(self.threshold)
+            spikes, mem = self.neuron(current, state.v)
+            return spikes, LIFState(mem, state.i, spikes, spikes)  # no synaptic filter: the PSC is the spikes
         tau_inv = self.tau_inv()
         # eq 1's I[t] = i[t] + R c[t] (snn_motifs.neuron.synaptic_current) kept as separate multiply and add:
         # synaptic_current's addcmul rounds once (fused multiply-add), which would move this backend's
