@@ -20,10 +20,10 @@ from torch import nn
 
 from ._checks import check_positive_int
 from .adapters import get_adapter
-from .aliases import apply_aliases
+from .aliases import apply_aliases, layer_sizes
 from .compiled_kernel import CompiledMotifSequence, compiler_available
 from .fused_kernel import MotifLIFSequence, supports_fused
-from .neuron import LIFState, NeuronParameters
+from .neuron import LIFState, NeuronModel
 from .recurrence import from_motif_layout, recurrent_current, to_motif_layout
 
 __all__ = ["SpikingLayer", "SpikingLinear", "Record"]
@@ -63,13 +63,16 @@ class SpikingLayer(nn.Module):
     """A layer of spiking neurons fed through a linear map, with explicit state.
 
     Args:
-        in_features: size ``F`` of each input vector.
-        n_neurons: layer size ``N``.
+        in_features: size ``F`` of each input vector (Norse: ``input_size``).
+        n_neurons: layer size ``N`` (Norse: ``hidden_size``).
         backend: ``"native"``, ``"snntorch"``, ``"norse"`` or a :class:`NeuronAdapter` instance.
-        neuron: :class:`~snn_motifs.neuron.NeuronParameters` (tau_mem, tau_syn, R, V_th).
+        neuron: the neuron: :class:`~snn_motifs.neuron.NeuronParameters` (default: the papers' neuron,
+            tau_mem, tau_syn, R, V_th), :class:`~snn_motifs.neuron.LeakyParameters` (snnTorch's Leaky) or
+            :class:`~snn_motifs.neuron.NorseLIFParameters` (Norse's LIF).
         spike_fn: spike function (name such as ``"atan"`` or ``"tssl"``, a callable ``f(u - V_th)``, or
             None for arc-tangent).
-        learn_leak / learn_gain: train per-neuron tau / R (BIP).
+        learn_leak / learn_gain: train each neuron's leak (BIP: tau; snnTorch's beta, Norse's
+            tau_mem_inv) / input resistance R (the papers' neuron).
         bias: feed-forward bias (the papers use none).
         batch_first: :meth:`run` takes and returns ``[B, T, ...]`` instead of ``[T, B, ...]``.
         check_inputs: validate shapes, dtypes and finiteness on every call (one cheap reduction per
@@ -82,28 +85,40 @@ class SpikingLayer(nn.Module):
             (``fullgraph=True``) otherwise; the step API compiles each step. Compiled once per shape
             (seconds to a minute the first time, then cached by torch, also on disk); equal to the eager
             kernels in float64 (tested). Without a C++ compiler a warning says so and the eager kernels run.
-        beta, threshold, spike_grad, method: snnTorch's and Norse's names for the membrane decay
-            (``tau_mem = 1/(1 - beta)``), ``v_threshold`` and ``spike_fn`` (:mod:`snn_motifs.aliases`).
+        **names: snnTorch's and Norse's names (:mod:`snn_motifs.aliases` has the table). snnTorch's
+            ``beta``, ``threshold``, ``reset_mechanism``, ``reset_delay``, ``learn_beta``,
+            ``learn_threshold``, ``graded_spikes_factor`` give snnTorch's Leaky neuron; Norse's ``p``,
+            ``tau_mem_inv``, ``tau_syn_inv``, ``dt`` give Norse's LIF neuron; ``spike_grad`` / ``method``
+            name the spike function, ``output=True`` makes the step return the membrane,
+            ``input_size`` / ``hidden_size`` are the sizes; ``init_hidden=True`` is refused (the state is
+            explicit).
 
     Feed-forward weights use He-normal initialisation (the HRMAS paper, sec 3.1.3).
 
     Step API (snnTorch-tutorial style)::
 
-        state = layer.init_state(batch_size)         # or layer.init_leaky(): None, zero-filled at step 0
+        state = layer.init_state(batch_size)         # or layer.init_leaky(): zero-filled at step 0
         for t in range(num_steps):
             spk, state = layer(x[t], state)
-            # spk, mem, state = layer(x[t], state, return_mem=True)   # snnTorch's spk, mem = lif(x, mem)
+            # spk, mem, state = layer(x[t], state, return_mem=True)
 
-    Sequence API: ``spikes, state = layer.run(x)`` with ``x`` ``[T, B, F]``.
+    The step returns the state in the form it was given: a :class:`~snn_motifs.neuron.LIFState` (or None)
+    gives a LIFState back; with snnTorch's Leaky (``beta=...``) a membrane tensor gives a membrane tensor
+    back, as ``spk, mem = lif(x, mem)`` (``init_leaky()`` and ``reset_mem()`` then return an empty
+    membrane, zero-filled at the first step).
+
+    Sequence API: ``spikes, state = layer.run(x)`` with ``x`` ``[T, B, F]``; with Norse's LIF (Norse's
+    names) ``layer(x)`` with a 3-D ``x`` does the same (as Norse's ``LIFRecurrent``, so
+    ``norse.torch.SequentialState`` can hold the layer).
     """
 
     def __init__(
         self,
-        in_features: int,
-        n_neurons: int,
+        in_features: int | None = None,
+        n_neurons: int | None = None,
         *,
         backend="native",
-        neuron: NeuronParameters | None = None,
+        neuron: NeuronModel | None = None,
         spike_fn: str | Callable | None = None,
         learn_leak: bool = False,
         learn_gain: bool = False,
@@ -112,15 +127,14 @@ class SpikingLayer(nn.Module):
         check_inputs: bool = True,
         fused: bool = True,
         compile: bool = False,
-        beta: float | None = None,
-        threshold: float | None = None,
-        spike_grad: str | Callable | None = None,
-        method: str | None = None,
+        **names,
     ) -> None:
         super().__init__()
-        neuron, spike_fn = apply_aliases(
-            neuron, spike_fn, beta=beta, threshold=threshold, spike_grad=spike_grad, method=method
-        )
+        in_features, n_neurons = layer_sizes(in_features, n_neurons, names)
+        options = apply_aliases(neuron, spike_fn, **names)
+        neuron, spike_fn = options.neuron, options.spike_fn
+        #: the step's default for ``return_mem`` (snnTorch's ``output=True``)
+        self.output = options.output
         check_positive_int("in_features", in_features)
         check_positive_int("n_neurons", n_neurons)
         self.in_features = in_features
@@ -187,19 +201,47 @@ class SpikingLayer(nn.Module):
         dtype = dtype if dtype is not None else self.fc.weight.dtype
         return self.neurons.init_state(batch_size, device, dtype)
 
-    def init_leaky(self) -> None:
-        """snnTorch's ``mem = lif.init_leaky()``: returns None, which the first step replaces by a zero
-        state of the input's batch size (the state stays explicit; there is nothing to ``reset_mem``)."""
+    def init_leaky(self) -> torch.Tensor | None:
+        """snnTorch's ``mem = lif.init_leaky()``: the state that starts a sequence, which the first step
+        fills with zeros for the input's batch size. With snnTorch's Leaky (``beta=...``) it is an empty
+        membrane tensor, as snnTorch's, so ``spk, mem = layer(x[t], mem)`` keeps returning membrane tensors;
+        with the other neurons, whose state is more than a membrane, it is None (the step returns a
+        :class:`~snn_motifs.neuron.LIFState`)."""
+        if self.neurons.equations == "snntorch":
+            return self.fc.weight.new_zeros(0)
         return None
+
+    def reset_mem(self) -> torch.Tensor | None:
+        """snnTorch's ``mem = lif.reset_mem()``: this layer keeps no membrane between calls (the state is
+        explicit, passed in and returned by every step), so nothing inside it is zeroed; it returns the
+        state that starts a new sequence (:meth:`init_leaky`) and drops the cached recurrent weights of the
+        last step."""
+        self.__dict__.pop("_step_cache", None)
+        return self.init_leaky()
+
+    # -- the neuron's parameters, by snnTorch's names ---------------------------------------------------
+    @property
+    def beta(self) -> torch.Tensor:
+        """Membrane decay per step, ``[N]``: snnTorch's ``beta`` itself with snnTorch's Leaky (an
+        ``nn.Parameter`` with ``learn_beta=True``), else derived (``1 - 1/tau``; Norse's
+        ``1 - dt tau_mem_inv``)."""
+        return self.neurons.membrane_decay()
+
+    @property
+    def threshold(self) -> torch.Tensor:
+        """Firing threshold as a tensor: snnTorch's ``threshold`` itself with snnTorch's Leaky (an
+        ``nn.Parameter`` with ``learn_threshold=True``), Norse's ``v_th``, or ``V_th``."""
+        return self.neurons.firing_threshold()
 
     # -- validation -------------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor, rank: int, what: str, batch_first: bool = False) -> None:
         _check_float_tensor(x, what)
         layout = {2: "[B, F]", 3: "[B, T, F]" if batch_first else "[T, B, F]"}[rank]
         if x.dim() != rank or x.shape[-1] != self.in_features:
+            hint = "; a whole sequence [T, B, F] runs with layer.run(x)" if rank == 2 and x.dim() == 3 else ""
             raise ValueError(
                 f"{what} must have shape {layout} with F = in_features = {self.in_features}, "
-                f"got {list(x.shape)}"
+                f"got {list(x.shape)}{hint}"
             )
         if x.dtype != self.fc.weight.dtype:
             raise TypeError(
@@ -215,11 +257,30 @@ class SpikingLayer(nn.Module):
                 "check_inputs=False to skip this check"
             )
 
+    def _state_in(self, state: object, batch: int, like: torch.Tensor) -> tuple[LIFState, bool]:
+        """The state to step from and whether it came as a bare membrane tensor (snnTorch's ``mem``),
+        which the step then returns in the same form."""
+        if state is None:
+            return self.init_state(batch, like.device, like.dtype), False
+        if isinstance(state, torch.Tensor):
+            if state.numel() == 0:  # init_leaky() / reset_mem(): zeros of the input's batch size
+                return self.init_state(batch, like.device, like.dtype), True
+            if self.check_inputs and tuple(state.shape) != (batch, self.n_neurons):
+                raise ValueError(
+                    f"membrane must have shape [B, N] = {[batch, self.n_neurons]}, got {list(state.shape)}; "
+                    "start a new sequence with layer.init_leaky()"
+                )
+            recurrent = type(self).recurrent_weights is not SpikingLayer.recurrent_weights
+            return self.neurons.state_from_membrane(state, recurrent), True
+        if self.check_inputs:
+            self._check_state(state, batch)
+        return state, False
+
     def _check_state(self, state: object, batch: int) -> LIFState:
         if not isinstance(state, LIFState):
             raise TypeError(
-                f"state must be the LIFState returned by init_state() or a previous call, "
-                f"got {type(state).__name__}"
+                f"state must be the LIFState returned by init_state() or a previous call (or, with "
+                f"snnTorch's Leaky, a membrane tensor), got {type(state).__name__}"
             )
         if state.v.dim() != 2 or state.v.shape[1] != self.n_neurons:
             raise ValueError(
@@ -233,22 +294,38 @@ class SpikingLayer(nn.Module):
         return state
 
     # -- step API ---------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, state: LIFState | None = None, return_mem: bool = False):
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: LIFState | torch.Tensor | None = None,
+        return_mem: bool | None = None,
+    ):
         """One time step: ``x`` ``[B, F]`` -> spikes ``[B, N]`` and the new state; with ``return_mem``
-        ``(spikes, membrane [B, N], state)`` (the membrane after the reset, ``state.v``)."""
+        (default: snnTorch's ``output``) ``(spikes, membrane [B, N], state)`` (the membrane the neuron
+        returns, ``state.v``: after the reset, or before it with snnTorch's ``reset_delay=True``).
+
+        The state comes back in the form it was given: a LIFState (or None) as a LIFState, a membrane
+        tensor (snnTorch's Leaky) as a membrane tensor, so ``spk, mem = layer(x, mem)`` reads as snnTorch's.
+
+        With Norse's LIF (a layer built with Norse's names) a 3-D ``x`` ``[T, B, F]`` runs the whole
+        sequence (:meth:`run`), as Norse's ``LIFRecurrent``: ``(spikes [T, B, N], state)``, so
+        ``norse.torch.SequentialState`` can hold the layer. The other neurons keep the step strict (a 3-D
+        input is refused, naming :meth:`run`), so that a sequence is never mistaken for a batch.
+        """
+        if isinstance(x, torch.Tensor) and x.dim() == 3 and self.neurons.equations == "norse":
+            return self.run(x, state)
+        return_mem = self.output if return_mem is None else return_mem
         if self.check_inputs:
             self._check_input(x, 2, "input x[t]")
-        if state is None:
-            state = self.init_state(x.shape[0], x.device, x.dtype)
-        elif self.check_inputs:
-            self._check_state(state, x.shape[0])
+        state, as_membrane = self._state_in(state, x.shape[0], x)
         key = self._weights_key()
         intra, lateral = self._weights_for_step(state, key)
         ff = to_motif_layout(self.fc(x), self.motif_size)
         spikes, state = self._step_fn()(ff, state, intra, lateral)
         if not torch.compiler.is_compiling():
             self.__dict__["_step_cache"] = (state.v, key, (intra, lateral))
-        return (spikes, state.v, state) if return_mem else (spikes, state)
+        out = state.v if as_membrane else state
+        return (spikes, state.v, out) if return_mem else (spikes, out)
 
     def _step(
         self,
@@ -267,7 +344,7 @@ class SpikingLayer(nn.Module):
     def run(
         self,
         x: torch.Tensor,
-        state: LIFState | None = None,
+        state: LIFState | torch.Tensor | None = None,
         *,
         record: bool = False,
         batch_first: bool | None = None,
@@ -279,7 +356,9 @@ class SpikingLayer(nn.Module):
         skip connection from an earlier layer (ScSr-SNN, the ScSr-SNN paper eq 19).
 
         Returns ``(spikes, state)`` with spikes ``[T, B, N]``, or ``(spikes, state, Record(mem, psc))``
-        when ``record=True`` (membrane after reset and own PSC at every step, same layout as spikes).
+        when ``record=True`` (membrane after reset and own PSC at every step, same layout as spikes). The
+        state comes back in the form it was given (a membrane tensor for a membrane tensor, see
+        :meth:`forward`).
         """
         batch_first = self.batch_first if batch_first is None else batch_first
         if self.check_inputs:
@@ -287,11 +366,7 @@ class SpikingLayer(nn.Module):
         if batch_first:
             x = x.transpose(0, 1)
             extra_current = None if extra_current is None else extra_current.transpose(0, 1)
-        batch = x.shape[1]
-        if state is None:
-            state = self.init_state(batch, x.device, x.dtype)
-        elif self.check_inputs:
-            self._check_state(state, batch)
+        state, as_membrane = self._state_in(state, x.shape[1], x)
         self.neurons.notify_sequence_start()
         intra, lateral = self.recurrent_weights()
         ff = add_extra_current(self.fc(x), extra_current)  # feed-forward hoisted out of the loop
@@ -304,6 +379,8 @@ class SpikingLayer(nn.Module):
             ff = to_motif_layout(ff, self.motif_size)
             spikes, mem, psc, state = self._run_steps(ff, state, intra, lateral, record)
         self.last_rate = spikes.detach().mean()
+        if as_membrane:
+            state = state.v
         if batch_first:
             spikes = spikes.transpose(0, 1)
             if record:
@@ -313,10 +390,12 @@ class SpikingLayer(nn.Module):
         return spikes, state
 
     def _fusable(self) -> bool:
-        """The fused kernel reproduces the native neuron (hard reset) with a known spike function."""
+        """The fused kernel reproduces the native backend's papers' neuron (hard reset, eqs 1-4) with a known
+        spike function; snnTorch's and Norse's equations take the step path."""
         neurons = self.neurons
         return (
             neurons.supports_fused_kernel
+            and getattr(neurons, "equations", "hrmas") == "hrmas"
             and neurons.reset_mechanism == "zero"
             and supports_fused(neurons.spike_fn)
             and not neurons.has_step_hooks
@@ -410,6 +489,11 @@ class SpikingLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, n_neurons={self.n_neurons}, backend={self.backend!r}"
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore a copy or pickle; layers saved before ``output`` existed get its default."""
+        super().__setstate__(state)
+        self.__dict__.setdefault("output", False)
 
 
 class SpikingLinear(SpikingLayer):

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from .aliases import layer_sizes
 from .layers import SpikingLayer
 from .recurrence import dense_recurrent_matrix, lateral_types, signed_from_masks, type_masks
 from .topology import EXCITATORY_INIT, ConnectionType, MotifTopology, check_motif_size, initial_weights
@@ -25,8 +26,8 @@ class SCML(SpikingLayer):
     with the motif recurrence of eq 15.
 
     Args:
-        in_features: size ``F`` of each input vector.
-        n_neurons: layer size ``N``.
+        in_features: size ``F`` of each input vector (Norse: ``input_size``).
+        n_neurons: layer size ``N`` (Norse: ``hidden_size``).
         motif_size: motif size ``v``, must divide ``N``. Optional when ``topology`` is given.
         topology: shared :class:`~snn_motifs.topology.MotifTopology`; default: every intra-motif and
             lateral edge free-sign (trained, any sign), which learns best without a search (README,
@@ -41,7 +42,11 @@ class SCML(SpikingLayer):
             than on the authors', whose PSC carries a ``1/tau_s`` gain).
         **kwargs: neuron and API options of :class:`~snn_motifs.layers.SpikingLayer` (``backend``,
             ``neuron``, ``spike_fn``, ``learn_leak``, ``learn_gain``, ``bias``, ``batch_first``,
-            ``check_inputs``, ``fused``).
+            ``check_inputs``, ``fused``, ``compile``) and snnTorch's and Norse's names
+            (:mod:`snn_motifs.aliases`): ``SCML(F, N, v, beta=0.9)`` is snnTorch's Leaky with the motif
+            recurrence (as ``snn.RLeaky``, the spikes of the last step through the recurrent weights),
+            ``SCML(input_size=F, hidden_size=N, motif_size=v, p=LIFParameters(...))`` Norse's LIF (as
+            ``LIFRecurrentCell``).
 
     Recurrent weights are per edge, ``intra_weight`` ``[N/v, v, v]`` and ``lateral_weight`` ``[2, N/v, v]``:
     O(N v) storage and compute. Excitatory edges stay positive and inhibitory ones negative (sec 3.1.3).
@@ -56,8 +61,8 @@ class SCML(SpikingLayer):
 
     def __init__(
         self,
-        in_features: int,
-        n_neurons: int,
+        in_features: int | None = None,
+        n_neurons: int | None = None,
         motif_size: int | None = None,
         *,
         topology: MotifTopology | None = None,
@@ -65,6 +70,7 @@ class SCML(SpikingLayer):
         inhibitory_weight: float | None = None,
         **kwargs,
     ) -> None:
+        in_features, n_neurons = layer_sizes(in_features, n_neurons, kwargs)
         if inhibitory_weight is not None and not (
             isinstance(inhibitory_weight, (int, float)) and math.isfinite(inhibitory_weight)
         ):
@@ -172,8 +178,8 @@ class SelfRecurrent(SCML):
 
     def __init__(
         self,
-        in_features: int,
-        n_neurons: int,
+        in_features: int | None = None,
+        n_neurons: int | None = None,
         *,
         kind: ConnectionType | str = ConnectionType.FREE,
         **kwargs,

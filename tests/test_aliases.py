@@ -1,5 +1,6 @@
 """snnTorch's and Norse's names (beta, threshold, spike_grad, method, init_leaky, the membrane from the
-step) checked against snnTorch's and Norse's own neurons."""
+step) checked against snnTorch's and Norse's own neurons; tests/test_semantics.py checks the equations each
+simulator's names select in depth."""
 
 from __future__ import annotations
 
@@ -7,33 +8,32 @@ import pytest
 import torch
 
 from snn_motifs import SCML, NeuronParameters, SpikingLinear, resolve_spike_fn
+from snn_motifs.neuron import LeakyParameters
 from snn_motifs.surrogate import FastSigmoid
 
 
 def test_snntorch_names_reproduce_snn_leaky():
-    """SpikingLinear(beta=, threshold=, spike_grad=) stepped with return_mem equals the snnTorch tutorial
-    loop ``cur = fc(x); spk, mem = lif(cur, mem)`` (no synaptic filter: tau_syn = 1, R = tau)."""
+    """SpikingLinear(beta=, threshold=, spike_grad=) stepped as the snnTorch tutorial
+    (``mem = lif.init_leaky(); spk, mem = lif(cur, mem)``) equals snnTorch's own ``snn.Leaky`` with the same
+    names on the same currents: tensors in, tensors out, snnTorch's defaults (reset by subtraction, one step
+    late)."""
     snn = pytest.importorskip("snntorch")
     torch.manual_seed(0)
     beta, threshold = 0.9, 0.5
-    neuron = NeuronParameters(tau_syn=1.0, resistance=1 / (1 - beta))
-    layer = SpikingLinear(
-        6, 20, beta=beta, threshold=threshold, spike_grad=snn.surrogate.atan(), neuron=neuron
-    )
-    lif = snn.Leaky(beta=beta, threshold=threshold, reset_mechanism="zero", reset_delay=False)
+    layer = SpikingLinear(6, 20, beta=beta, threshold=threshold, spike_grad=snn.surrogate.atan())
+    lif = snn.Leaky(beta=beta, threshold=threshold)
     x = torch.rand(30, 4, 6) * 1.5
-    state, mem = layer.init_leaky(), lif.init_leaky()
-    assert state is None
+    mem, mem_ref = layer.init_leaky(), lif.init_leaky()
+    assert isinstance(mem, torch.Tensor) and mem.numel() == 0
     fired = 0
     for t in range(x.shape[0]):
-        spk, v, state = layer(x[t], state, return_mem=True)
-        spk_ref, mem = lif(layer.fc(x[t]), mem)
-        assert torch.equal(spk, spk_ref)
-        torch.testing.assert_close(v, mem, rtol=1e-5, atol=1e-6)
-        assert v is state.v
+        spk, mem = layer(x[t], mem)
+        spk_ref, mem_ref = lif(layer.fc(x[t]), mem_ref)
+        assert type(mem) is torch.Tensor and torch.equal(spk, spk_ref) and torch.equal(mem, mem_ref)
         fired += int(spk.sum())
     assert fired > 0
-    assert layer.neurons.params.tau_mem == pytest.approx(10.0) and layer.neurons.v_threshold == threshold
+    assert layer.neurons.params == LeakyParameters(beta=beta, threshold=threshold)
+    assert torch.equal(layer.beta, torch.full((20,), beta)) and float(layer.threshold) == threshold
 
 
 def test_norse_method_names_are_norse_superspike():
@@ -59,12 +59,18 @@ def test_norse_method_names_are_norse_superspike():
 def test_alias_conflicts_and_bad_values_are_refused():
     with pytest.raises(ValueError, match="spike_fn and spike_grad"):
         SpikingLinear(3, 4, spike_fn="atan", spike_grad="sigmoid")
-    with pytest.raises(ValueError, match="beta must be a number in \\[0, 1\\)"):
-        SpikingLinear(3, 4, beta=1.0)
+    with pytest.raises(ValueError, match="beta must be in \\[0, 1\\]"):
+        SpikingLinear(3, 4, beta=1.5)
     with pytest.raises(ValueError, match="unknown spike function 'superspikes'"):
         SpikingLinear(3, 4, method="superspikes")
-    layer = SpikingLinear(3, 4, beta=0.75, neuron=NeuronParameters(tau_syn=4.0))
-    assert layer.neurons.params.tau_mem == pytest.approx(4.0) and layer.neurons.params.tau_syn == 4.0
+    with pytest.raises(ValueError, match="neuron= and \\['beta'\\] both set the neuron"):
+        SpikingLinear(3, 4, beta=0.75, neuron=NeuronParameters(tau_syn=4.0))
+    with pytest.raises(ValueError, match="needs beta"):
+        SpikingLinear(3, 4, threshold=0.5)
+    with pytest.raises(TypeError, match="unexpected keyword argument\\(s\\) \\['tau'\\]"):
+        SpikingLinear(3, 4, tau=4.0)
+    layer = SpikingLinear(3, 4, spike_grad="sigmoid")  # a spike function name selects no neuron
+    assert layer.neurons.params == NeuronParameters() and layer.neurons.equations == "hrmas"
 
 
 def test_readme_quickstart_runs_as_written():
