@@ -11,7 +11,10 @@ Public API (paper concept -> name):
   :class:`ConnectionType`.
 * Self-recurrent layer of ScSr-SNN (the ScSr-SNN paper, eq 8): :class:`SelfRecurrent`.
 * Feed-forward spiking layer (output layers, baselines): :class:`SpikingLinear`.
-* LIF neuron (the HRMAS paper, eqs 1-4): :class:`NeuronParameters`, :class:`LIFState`, :func:`lif_step`.
+* LIF neuron (the HRMAS paper, eqs 1-4): :class:`NeuronParameters`, :class:`LIFState`, :func:`lif_step`;
+  snnTorch's ``Leaky`` and Norse's LIF equations when a user speaks their names: :class:`LeakyParameters`,
+  :class:`NorseLIFParameters` (:data:`NeuronModel` is any of the three).
+* Hardware cost with NeuroBench's definitions: :func:`snn_motifs.metrics.measure`.
 * Neuron backends: :func:`get_adapter`, :func:`available_backends`; adapters in ``snn_motifs.adapters``.
 * SpiKL-IP intrinsic plasticity, eqs 24-26: :class:`SpiKLIP` (a hook for our layers and stock neurons).
 * BIP, the ScSr-SNN paper eqs 20-21: ``learn_leak=True`` on any layer or adapter trains each neuron's leak.
@@ -34,13 +37,13 @@ Public API (paper concept -> name):
   (Norse ``method``).
 """
 
-from . import datasets, event_datasets, losses, nir_export, readout, search, surrogate, training
+from . import datasets, event_datasets, losses, metrics, nir_export, readout, search, surrogate, training
 from ._optional import MissingDependencyError
 from .adapters import available_backends, get_adapter
 from .adapters.norse_methods import register_norse_tssl, unregister_norse_tssl
 from .layers import Record, SpikingLayer, SpikingLinear
 from .models import SCMLClassifier, ScSrSNN, build_scsr
-from .neuron import LIFState, NeuronParameters, lif_step
+from .neuron import LeakyParameters, LIFState, NeuronModel, NeuronParameters, NorseLIFParameters, lif_step
 from .nir_export import export_nir, to_nir
 from .readout import LeakyIntegrator
 from .scml import SCML, SelfRecurrent
@@ -69,6 +72,9 @@ __all__ = [
     "MotifTopology",
     "ConnectionType",
     "NeuronParameters",
+    "LeakyParameters",
+    "NorseLIFParameters",
+    "NeuronModel",
     "LIFState",
     "lif_step",
     "get_adapter",
@@ -78,6 +84,7 @@ __all__ = [
     "losses",
     "readout",
     "training",
+    "metrics",
     "datasets",
     "search",
     "event_datasets",
