@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import sys
 from pathlib import Path
 
 from . import search
 from ._io import write_json
+from ._optional import require
 from .adapters import available_backends
 from .search import ABLATIONS, Genotype, HRMASConfig, Interrupted, cost_line
 from .search.config import DEFAULT_CONFIG
@@ -49,29 +51,25 @@ def _config(args) -> HRMASConfig:
 
 
 def cmd_search(args) -> int:
-    try:
-        search.run(
-            _config(args),
-            args.out,
-            seeds=args.seeds,
-            seed=args.seed,
-            ablation=args.ablation,
-            baseline=args.baseline,
-            compare_ip=args.compare_ip,
-            resume=args.resume,
-            device=args.device,
-            max_train=args.max_train,
-            plots=not args.no_plots,
-            progress=not args.quiet,
-            log=lambda s: print(s, flush=True),
-            workers=args.workers,
-            address=args.address,
-            cpus_per_trial=args.cpus_per_trial,
-            gpus_per_trial=args.gpus_per_trial,
-        )
-    except Interrupted as exc:
-        print(exc, file=sys.stderr)
-        return 130
+    search.run(
+        _config(args),
+        args.out,
+        seeds=args.seeds,
+        seed=args.seed,
+        ablation=args.ablation,
+        baseline=args.baseline,
+        compare_ip=args.compare_ip,
+        resume=args.resume,
+        device=args.device,
+        max_train=args.max_train,
+        plots=not args.no_plots,
+        progress=not args.quiet,
+        log=lambda s: print(s, flush=True),
+        workers=args.workers,
+        address=args.address,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+    )
     return 0
 
 
@@ -128,10 +126,21 @@ def cmd_evaluate(args) -> int:
 def cmd_export_nir(args) -> int:
     from .nir_export import export_nir
 
-    model, genotype, _ = search.load_trained(args.run)
     out = Path(args.out)
+    if out.exists() and not out.is_dir() and out.suffix != ".nir":
+        raise ValueError(
+            f"--out {out} is an existing file that is not a .nir graph; give a .nir name or a folder"
+        )
     if out.suffix != ".nir":
         out = out.with_suffix(".nir") if out.suffix else out / "model.nir"
+    for parent in out.parents:  # a folder on the way that is a file: one line, not FileExistsError
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--out {args.out}: {parent} is a file, not a folder; choose another --out")
+            break
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the .nir file's name")
+    model, genotype, _ = search.load_trained(args.run)
     out.parent.mkdir(parents=True, exist_ok=True)
     export_nir(model, out, dt=args.dt, recurrent_subgraphs=not args.flat)
     print(f"wrote {out} ({genotype.summary()}, dt={args.dt} s)")
@@ -139,7 +148,23 @@ def cmd_export_nir(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    search.figures(args.run)
+    """Every figure of a search folder (for ``--ablation all``: of each ablation's folder); a folder that
+    does not exist or holds no search results is an error, not a silent success."""
+    run = Path(args.run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"no run folder {run}; give a folder written by 'snn-motifs search'")
+    require("matplotlib", "all", "figures (snn-motifs plot)")
+    from .plots import plot_run
+
+    folders = [run, *sorted(p for p in run.iterdir() if p.is_dir() and (p / "config.json").is_file())]
+    written = [path for folder in folders if folder.name != "no_ip" for path in plot_run(folder)]
+    if not written:
+        raise ValueError(
+            f"{run} holds no search results to plot (no seed*/genotype.json or history.json); give a folder "
+            "written by 'snn-motifs search'"
+        )
+    for path in written:
+        print(f"figure: {path}")
     return 0
 
 
@@ -314,13 +339,45 @@ def _join_torchrun() -> None:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 
+#: what to do about a file-system error, by errno
+_OS_ADVICE = {
+    errno.ENOSPC: "free some space and run again (--resume continues a search that had started)",
+    errno.EDQUOT: "free some space and run again (--resume continues a search that had started)",
+    errno.EROFS: "choose a folder on a writable file system",
+    errno.EACCES: "choose a folder you may write to, or fix its permissions",
+    errno.EPERM: "choose a folder you may write to, or fix its permissions",
+}
+
+
+def error_line(exc: BaseException) -> str:
+    """``exc`` as one line: an ``OSError`` as its reason, the file and what to do; anything else its text
+    with line breaks folded."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror if exc.filename is None else f"{exc.filename}: {exc.strerror}"
+        advice = _OS_ADVICE.get(exc.errno)
+        text = f"{text}; {advice}" if advice else text
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every failure is one line on stderr and a non-zero exit status: 2 for errors (bad
+    options, configs, files, a full or read-only disk, a missing extra), 130 for Ctrl-C (with how to
+    continue)."""
     args = build_parser().parse_args(argv)
-    _join_torchrun()
     try:
+        _join_torchrun()
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"snn-motifs: error: {exc}", file=sys.stderr)
+    except Interrupted as exc:
+        print(error_line(exc), file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        again = " (--resume continues a search from its checkpoints)" if args.command == "search" else ""
+        print(f"snn-motifs: interrupted{again}", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ImportError) as exc:  # MissingDependencyError is an ImportError
+        print(f"snn-motifs: error: {error_line(exc)}", file=sys.stderr)
         return 2
 
 

@@ -15,10 +15,11 @@ Folder layout (``out``)::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -32,13 +33,14 @@ from .._io import (
     run_folder_scope,
     write_json,
 )
+from .._optional import require
 from ..datasets import SplitData, load_dataset
 from ..metrics import COST_KEYS
 from ..training import distributed_info
 from .baselines import ABLATIONS, train_dense_baseline, with_ablation
 from .config import HRMASConfig, check_memory, config_diff, load_config
 from .genotype import Genotype
-from .runner import HRMASRun
+from .runner import HRMASRun, Interrupted
 
 __all__ = [
     "run",
@@ -59,9 +61,58 @@ def load_data(cfg: HRMASConfig, max_train: int | None = None) -> SplitData:
 
 
 def check_device(name: str) -> str:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: CUDA is not available on this machine (use 'cpu')")
-    return name
+    """``name`` if networks can train there (``cpu``, ``cuda``, ``cuda:N``, ``mps`` where it exists), else a
+    one-line ``ValueError`` saying what to use."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {name!r} is not a device name; use 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type == "cpu":
+        return name
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: CUDA is not available on this machine (use 'cpu')")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"device {name!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+            )
+        return name
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {name!r}: Apple's MPS is not available on this machine (use 'cpu')")
+        return name
+    raise ValueError(
+        f"device {name!r} cannot train networks (no data on it, or not supported here); "
+        "use 'cpu' or 'cuda[:N]'"
+    )
+
+
+def check_out(out: Path) -> None:
+    """Refuse an output folder that is a file, or lies under one (one line, before anything is written)."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "is a file" if path == out else f"lies under {path}, which is a file"
+                raise ValueError(f"output folder {out} {where}; choose a folder with --out")
+            return
+
+
+def check_data(data: SplitData) -> None:
+    """Refuse data a search cannot run on: no time steps, fewer than two training samples (the search
+    halves them) or no test sample."""
+    x, xt = data.x_train, data.x_test
+    if x.dim() != 3 or xt.dim() != 3:
+        raise ValueError(f"data must be [samples, steps, channels]; got {list(x.shape)} and {list(xt.shape)}")
+    if x.shape[1] < 1 or xt.shape[1] < 1:
+        raise ValueError(
+            f"the data has T = {min(x.shape[1], xt.shape[1])} time steps; a spiking network needs T >= 1"
+        )
+    if len(data.y_train) < 2 or len(data.y_test) < 1:
+        raise ValueError(
+            f"the data has {len(data.y_train)} training and {len(data.y_test)} test samples; the search "
+            "needs at least 2 training samples (it halves them) and 1 test sample (check --max-train)"
+        )
 
 
 def summarise(results: list[dict]) -> dict:
@@ -76,9 +127,14 @@ def summarise(results: list[dict]) -> dict:
     return {**summary, "runs": results}
 
 
-def check_folder(out: Path, cfg: HRMASConfig, resume: bool) -> None:
-    """Refuse a used folder unless resuming; on resume, refuse a changed config (nothing is written)."""
+def check_folder(out: Path, cfg: HRMASConfig, resume: bool, started: bool = True) -> None:
+    """Refuse a used folder unless resuming; on resume, refuse a changed config and (``started``) a folder
+    where no run started (no ``config.json``); nothing is written."""
     stored = out / "config.json"
+    if resume and started and not stored.is_file():
+        raise ValueError(
+            f"nothing to resume in {out}: no run started there (no config.json); run without --resume"
+        )
     if resume and stored.is_file():
         diff = config_diff(read_json(stored, "config"), dataclasses.asdict(cfg))
         if diff:
@@ -148,7 +204,13 @@ def dense_baseline(cfg: HRMASConfig, data: SplitData, device: str, out: Path) ->
     path = out / "dense_baseline.json"
     if path.exists():
         return read_json(path, "dense baseline result")
-    result = train_dense_baseline(cfg, data, device=device)
+    try:
+        result = train_dense_baseline(cfg, data, device=device)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted while training the dense baseline: the seeds' results are kept; continue with "
+            "--resume (the baseline is trained again)"
+        ) from None
     if distributed_info()[0] == 0:
         write_json(path, result)
     return result
@@ -189,13 +251,19 @@ def run(
     :class:`~snn_motifs._io.FolderInUse`. Ctrl-C leaves a checkpoint behind and raises
     :class:`~snn_motifs.search.runner.Interrupted`; run again with ``resume=True`` to continue.
     """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1 (how many seeds to run), got {seeds!r}")
     base = config if isinstance(config, HRMASConfig) else load_config(config)
     base = dataclasses.replace(base, seed=base.seed if seed is None else seed)
+    ray = workers is not None or address is not None
+    if ray:  # before anything is written: the extra it needs
+        require("ray.tune", "distributed", "running seeds and ablations as Ray Tune trials")
     lead = distributed_info()[0] == 0  # under torchrun every rank computes, rank 0 writes and reports
     write = write_json if lead else (lambda *args: None)
     log = log if lead else (lambda s: None)
     names = sorted(ABLATIONS) if ablation == "all" else [ablation]
     out = Path(out or f"runs/{base.dataset}_{ablation}")
+    check_out(out)
     device = check_device(device)
     if lead:  # one process per run folder, held to the end, before anything (stale temps) is touched
         hold_run_folder(out)
@@ -207,8 +275,9 @@ def run(
     for name in names:
         check_folder(folders[name], cfgs[name], resume)
     if no_ip is not None:
-        check_folder(out / "no_ip", no_ip, resume)
+        check_folder(out / "no_ip", no_ip, resume, started=False)  # --compare-ip may come with --resume
     data = load_data(base, max_train) if data is None else data
+    check_data(data)
     for cfg in [*cfgs.values(), *([no_ip] if no_ip is not None else [])]:
         preflight(cfg, data, device)  # a network that cannot be built is refused before anything is written
     info = provenance(data)
@@ -216,27 +285,30 @@ def run(
         check_provenance(folders[name], info, resume)
     if lead:
         remove_stale_temps(out)
-    for name in names:
-        write(folders[name] / "config.json", dataclasses.asdict(cfgs[name]))
-        write(folders[name] / "run_info.json", info)
     seed_range = range(base.seed, base.seed + seeds)
     jobs = [
         (dataclasses.replace(cfgs[n], seed=k), folders[n] / f"seed{k}") for n in names for k in seed_range
     ]
     if no_ip is not None:
-        write(out / "no_ip" / "config.json", dataclasses.asdict(no_ip))
         jobs.append((no_ip, out / "no_ip" / f"seed{base.seed}"))
+    written = {folders[n] / "config.json": dataclasses.asdict(cfgs[n]) for n in names}
+    written.update({folders[n] / "run_info.json": info for n in names})
+    if no_ip is not None:
+        written[out / "no_ip" / "config.json"] = dataclasses.asdict(no_ip)
     start = time.perf_counter()
-    if workers is not None or address is not None:
-        from .trials import run_trials
+    with _undone_unless_started(list(written) if lead else [], [folder for _, folder in jobs]):
+        for path, content in written.items():
+            write(path, content)
+        if ray:
+            from .trials import run_trials
 
-        trial = dict(workers=workers, address=address, cpus_per_trial=cpus_per_trial)
-        trial.update(
-            gpus_per_trial=gpus_per_trial, device=device, storage=out / "ray", resume=resume, log=log
-        )
-        results = run_trials(jobs, data, **trial)
-    else:
-        results = [run_one(cfg, data, folder, resume, device, progress, log) for cfg, folder in jobs]
+            trial = dict(workers=workers, address=address, cpus_per_trial=cpus_per_trial)
+            trial.update(
+                gpus_per_trial=gpus_per_trial, device=device, storage=out / "ray", resume=resume, log=log
+            )
+            results = run_trials(jobs, data, **trial)
+        else:
+            results = [run_one(cfg, data, folder, resume, device, progress, log) for cfg, folder in jobs]
     if no_ip is not None:
         log(f"without IP (seed {base.seed}): test accuracy {results.pop()['test_acc']:.4f}")
     dense = dense_baseline(base, data, device, out) if baseline else None
@@ -258,6 +330,24 @@ def run(
     table = {n: {k: summaries[n][k] for k in ("best", "mean", "std")} for n in names}
     write(out / "ablations.json", {"ablations": table, "dense_baseline": dense})
     return table
+
+
+@contextlib.contextmanager
+def _undone_unless_started(files: list[Path], job_folders: list[Path]) -> Iterator[None]:
+    """Nothing half-written: when the block fails before any job started (no job folder exists), the
+    ``files`` it creates (config.json, run_info.json) are removed again, with the folders that held only
+    them, so a refused or failed start leaves the run folder as it was (and a fresh run is not told to
+    ``--resume`` a run that never started)."""
+    new = [path for path in files if not path.exists()]
+    try:
+        yield
+    except BaseException:
+        if not any(folder.exists() for folder in job_folders):
+            for path in new:
+                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()  # only when empty; the run folder itself goes with its lock
+        raise
 
 
 def _report(summary: dict, results: list[dict], cfg: HRMASConfig, log: Callable[[str], None]) -> None:
