@@ -302,10 +302,17 @@ def plot_weight_matrix(
     return _save(fig, path)
 
 
-def plot_alpha(history: list[dict], options: list[int], path: str | Path, context: str = "") -> Path:
+def plot_alpha(
+    history: list[dict],
+    options: list[int],
+    path: str | Path,
+    context: str = "",
+    cost_aware: bool | None = None,
+) -> Path:
     """Softmaxed motif-size parameters ``alpha^v`` per option over the search epochs, the mean largest
-    connection-type probability, and (a cost-aware search) the expected cost of the architecture as a
-    fraction of the largest option with every edge; a dotted line, labelled in each legend, marks where
+    connection-type probability, and (when the history records it) the expected cost of the architecture
+    as a fraction of the largest option with every edge, titled as part of the objective or not by
+    ``cost_aware`` (the config's ``cost_weight > 0``); a dotted line, labelled in each legend, marks where
     the motif size is fixed. Each option has its own marker and line style, so options with equal
     probabilities stay visible; the legends sit below the panels."""
     plt = _plt()
@@ -343,7 +350,8 @@ def plot_alpha(history: list[dict], options: list[int], path: str | Path, contex
             label=f"expected {cost} under alpha",
         )
         a3.set_ylabel("expected cost / largest option with every edge")
-        a3.set_title(f"expected recurrent {cost} of the architecture", fontsize=10)
+        role = {True: " (in the objective)", False: "\n(recorded, not in the objective)"}.get(cost_aware, "")
+        a3.set_title(f"expected recurrent {cost} of the architecture{role}", fontsize=10)
     for ax in axes:
         _phase_line(ax, fixed, len(rows))
         _legend_below(ax, ncol=3 if ax is a1 else 1)
@@ -429,10 +437,10 @@ def plot_result(summary: dict, path: str | Path, context: str = "", extra: dict 
     x = np.arange(len(bars))
     names = [b[0] for b in bars]
     ax = axes[0]
-    ax.bar(
-        x, [b[1] for b in bars], yerr=[b[2] for b in bars], color=[b[5] for b in bars], alpha=0.8, capsize=4
-    )
+    ax.bar(x, [b[1] for b in bars], color=[b[5] for b in bars], alpha=0.8)
     for i, b in enumerate(bars):
+        if b[2] > 0:  # the spread over seeds
+            ax.errorbar(i, b[1], yerr=b[2], color="black", capsize=4, lw=1)
         if len(b[3]) > 1:
             ax.plot([i] * len(b[3]), b[3], "o", color="black", ms=4, mfc="none")
         ax.text(i, min(b[1] + b[2], 1.0) + 0.02, f"{b[1]:.3f}", ha="center", va="bottom", fontsize=8)
@@ -501,7 +509,10 @@ def plot_run(out: str | Path, data=None) -> list[Path]:
         if hpath.exists():
             history = read_json(hpath, "history")
             if any("size_probs" in h for h in history):
-                written.append(plot_alpha(history, cfg.effective_options(), seed_dir / "alpha.png", context))
+                aware = bool(cfg.cost_weight) if config else None
+                written.append(
+                    plot_alpha(history, cfg.effective_options(), seed_dir / "alpha.png", context, aware)
+                )
         raster = _raster(seed_dir, data)
         if raster is not None:
             written.append(
