@@ -28,6 +28,8 @@ from ._optional import require
 from .adapters import available_backends
 from .search import ABLATIONS, Genotype, HRMASConfig, Interrupted, cost_line
 from .search.config import DEFAULT_CONFIG
+from .search.experiment import torch_threads
+from .search.trials import TrialsFailed
 from .training import evaluate
 
 #: command-line options that override config keys of the same name
@@ -69,6 +71,8 @@ def cmd_search(args) -> int:
         address=args.address,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
+        threads=args.threads,
+        max_failures=args.max_failures,
     )
     return 0
 
@@ -87,6 +91,7 @@ def cmd_sweep(args) -> int:
         workers=args.workers,
         address=args.address,
         cpus_per_trial=args.cpus_per_trial,
+        max_failures=args.max_failures,
         log=lambda s: print(s, flush=True),
     )
     print(f"{len(rows)} trials: {args.out or f'runs/{cfg.dataset}_sweep'}/sweep.csv, sweep.json, sweep.png")
@@ -98,7 +103,8 @@ def cmd_train(args) -> int:
     genotype = Genotype.from_json(args.genotype)
     data = search.load_data(dataclasses.replace(cfg, hidden=genotype.n_neurons))
     device = search.check_device(args.device)
-    res = search.train_genotype(genotype, cfg, data, args.out, args.seed, device, args.workers)
+    with torch_threads(args.threads):
+        res = search.train_genotype(genotype, cfg, data, args.out, args.seed, device, args.workers)
     print(f"test accuracy {res['test_acc']:.4f}; model in {Path(args.out) / 'model.pt'}")
     return 0
 
@@ -168,6 +174,28 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """An ``int >= 1`` option (argparse reports anything else as a usage error, exit status 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _restarts(text: str) -> int:
+    """``--max-failures``: an int >= 0, or -1 for no limit (Tune's convention)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 or -1, got {text!r}") from None
+    if value < -1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 or -1 (no limit), got {value}")
+    return value
+
+
 class _Defaults(argparse.HelpFormatter):
     """Appends ``(default: X)`` to every option whose help does not already say its default."""
 
@@ -235,6 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
             f"(default: {from_config})",
         )
 
+    def max_failures(p):
+        p.add_argument(
+            "--max-failures",
+            dest="max_failures",
+            type=_restarts,
+            default=2,
+            help="restarts of a Ray trial whose worker dies or fails, each from its last checkpoint "
+            "(-1: no limit)",
+        )
+
     p = sub.add_parser("search", help="search -> discretise -> retrain -> test", **fmt)
     common(p)
     p.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on")
@@ -259,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gpus-per-trial", dest="gpus_per_trial", type=float, default=0, help="GPUs each trial declares"
     )
+    p.add_argument(
+        "--threads",
+        type=_positive,
+        help="torch threads of this process and of every Ray trial; results depend on the thread count "
+        "(default: --cpus-per-trial, 1)",
+    )
+    max_failures(p)
     p.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="skip the same-size dense RSNN baseline"
     )
@@ -291,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cpus-per-trial", dest="cpus_per_trial", type=float, default=1, help="CPUs each trial declares"
     )
+    max_failures(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("train", help="train an SC-ML built from a genotype JSON", **fmt)
@@ -302,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="feed training through a torch DataLoader with this many worker processes (0: in-process; "
         "default: no DataLoader)",
+    )
+    p.add_argument(
+        "--threads", type=_positive, default=1, help="torch threads; results depend on the thread count"
     )
     p.set_defaults(func=cmd_train)
 
@@ -376,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         again = " (--resume continues a search from its checkpoints)" if args.command == "search" else ""
         print(f"snn-motifs: interrupted{again}", file=sys.stderr)
         return 130
-    except (ValueError, OSError, ImportError) as exc:  # MissingDependencyError is an ImportError
+    except (ValueError, OSError, ImportError, TrialsFailed) as exc:  # MissingDependencyError: ImportError
         print(f"snn-motifs: error: {error_line(exc)}", file=sys.stderr)
         return 2
 

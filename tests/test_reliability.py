@@ -514,3 +514,238 @@ def test_a_failed_fsync_leaves_the_previous_file_and_no_temp(tmp_path, monkeypat
     with pytest.raises(OSError, match="No space left"):
         write_json(target, {"v": 2})
     assert json.loads(target.read_text()) == {"v": 1} and list(tmp_path.glob(".*.tmp")) == []
+
+
+# -- items 3, 4, 5: Ray Tune restarts, thread counts, provenance ---------------------------------------------
+
+
+def _without(obj, keys=("seconds", "execution")):
+    """``obj`` without wall-clock seconds and the execution block, at any depth."""
+    if isinstance(obj, dict):
+        return {k: _without(v, keys) for k, v in obj.items() if k not in keys}
+    if isinstance(obj, list):
+        return [_without(v, keys) for v in obj]
+    return obj
+
+
+def test_config_and_summary_record_how_the_run_was_executed_and_resume_ignores_it(tmp_path, monkeypatch):
+    """Item 5: config.json and summary.json record the engine, world size, workers, Ray address, torch
+    threads, device and versions under "execution"; --resume compares the config without it, so a run
+    continues on another engine (or thread count), and the new execution is recorded. A run folder's
+    config.json still loads as a config (plots read it)."""
+    import platform
+
+    import snn_motifs
+
+    cfg, data = _tiny()
+    out = tmp_path / "exp"
+    quiet = dict(data=data, baseline=False, plots=False, progress=False, log=lambda s: None)
+    first = experiment.run(cfg, out, **quiet)
+    stored = json.loads((out / "config.json").read_text())
+    versions = {
+        "snn_motifs": snn_motifs.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    execution = {
+        "engine": "sequential",
+        "world_size": 1,
+        "workers": 1,
+        "address": None,
+        "threads": 1,
+        "device": "cpu",
+        "versions": versions,
+    }
+    assert stored["execution"] == execution
+    assert json.loads((out / "summary.json").read_text())["execution"] == execution
+    assert HRMASConfig.from_file(out / "config.json") == cfg
+    stored["execution"] = {**execution, "engine": "ray", "address": "ray://head:10001", "threads": 4}
+    (out / "config.json").write_text(json.dumps(stored))
+    again = experiment.run(cfg, out, resume=True, threads=2, **quiet)
+    assert again["runs"] == first["runs"]
+    assert json.loads((out / "config.json").read_text())["execution"]["threads"] == 2
+    monkeypatch.setattr(experiment, "distributed_info", lambda: (0, 4))
+    assert experiment.execution_info("cuda:0", 1)["engine"] == "torchrun"
+    assert experiment.execution_info("cuda:0", 1)["world_size"] == 4
+
+
+def test_every_process_trains_with_the_threads_it_declares(tmp_path, monkeypatch):
+    """Item 4: results depend on the torch thread count (the dense baseline: 0.597 with 1 thread, 0.59 with
+    2), and the sequential path trained at the process default. Now the seeds and the dense baseline train
+    with ``threads`` (default: the CPUs a trial declares, 1) and the caller's setting is restored."""
+    cfg, data = _tiny()
+    seen = []
+
+    def seed(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return {"test_acc": 1.0, "genotype": Genotype(MotifTopology.uniform(2), 8).to_dict()}
+
+    def dense(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return {"test_acc": 1.0}
+
+    monkeypatch.setattr(experiment, "run_one", seed)
+    monkeypatch.setattr(experiment, "train_dense_baseline", dense)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        experiment.run(cfg, tmp_path / "a", data=data, plots=False, progress=False, log=lambda s: None)
+        experiment.run(
+            cfg, tmp_path / "b", data=data, plots=False, progress=False, log=lambda s: None, threads=2
+        )
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1, 2, 2]
+
+
+def _ray():
+    """Ray Tune, or skip; tests shut Ray down when they end."""
+    pytest.importorskip("ray.tune")
+    import ray
+
+    return ray
+
+
+def test_the_ray_path_writes_the_summary_of_the_sequential_path(tmp_path):
+    """Item 4: the Ray path trained the dense baseline in the driver at the default thread count, so its
+    summary differed from a 1-thread sequential run. Now every trial and the dense baseline (a Ray trial
+    of kind "dense") train with the declared threads: summary.json and dense_baseline.json are the
+    sequential path's, wall-clock seconds and the execution block aside."""
+    ray = _ray()
+    cfg, data = _tiny()
+    quiet = dict(data=data, seeds=2, plots=False, progress=False, log=lambda s: None)
+    try:
+        experiment.run(cfg, tmp_path / "seq", **quiet)
+        experiment.run(cfg, tmp_path / "ray", workers=2, **quiet)
+    finally:
+        ray.shutdown()
+    for name in ("summary.json", "dense_baseline.json"):
+        sequential = json.loads((tmp_path / "seq" / name).read_text())
+        on_ray = json.loads((tmp_path / "ray" / name).read_text())
+        assert _without(on_ray) == _without(sequential), name
+    assert (tmp_path / "ray" / "ray" / "dense_baseline" / "trial" / "result.json").is_file()  # in a worker
+    execution = json.loads((tmp_path / "ray" / "summary.json").read_text())["execution"]
+    assert {k: v for k, v in execution.items() if k != "versions"} == {
+        "engine": "ray",
+        "world_size": 1,
+        "workers": 2,
+        "address": "local",
+        "threads": 1,
+        "device": "cpu",
+        "cpus_per_trial": 1,
+        "gpus_per_trial": 0,
+    }
+    assert execution["versions"]["ray"] == ray.__version__
+
+
+def _worker_killer(times: int, at: int):
+    """A Tune callback (driver side) that kills a trial's worker process (SIGKILL, as the OOM killer or a
+    lost node would) when it reports its ``at``-th result, ``times`` times in all; it records every
+    result's worker pid and the pids it killed."""
+    from ray import tune
+
+    class KillWorker(tune.Callback):
+        def __init__(self) -> None:
+            self.pids: list[int] = []
+            self.killed: list[int] = []
+
+        def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            pid = result["pid"]
+            self.pids.append(pid)
+            if len(self.killed) < times and self.pids.count(pid) == at:
+                os.kill(pid, signal.SIGKILL)
+                self.killed.append(pid)
+
+    return KillWorker()
+
+
+def _with_callback(monkeypatch, callback) -> None:
+    """Let ``search.run``'s Ray trials run with ``callback`` (what a test cannot pass through the CLI)."""
+    from snn_motifs.search import trials
+
+    real = trials.run_trials
+    monkeypatch.setattr(
+        trials, "run_trials", lambda *args, **kwargs: real(*args, callbacks=[callback], **kwargs)
+    )
+
+
+def test_a_killed_trial_worker_restarts_from_its_checkpoint_and_the_run_completes(tmp_path, monkeypatch):
+    """Item 3: a trial whose worker was killed used to end the driver (exit status 1, a 162-line traceback
+    ending 'The actor died unexpectedly before finishing this task'). Now Tune restarts it (FailureConfig,
+    --max-failures) from its last checkpoint, says so in one line, and the run reaches the result of an
+    uninterrupted one."""
+    ray = _ray()
+    cfg, data = _tiny()
+    quiet = dict(data=data, baseline=False, plots=False, progress=False)
+    expected = experiment.run(cfg, tmp_path / "seq", log=lambda s: None, **quiet)
+    killer = _worker_killer(times=1, at=2)  # after the second epoch's checkpoint
+    _with_callback(monkeypatch, killer)
+    lines: list[str] = []
+    try:
+        got = experiment.run(cfg, tmp_path / "ray", workers=1, log=lines.append, **quiet)
+    finally:
+        ray.shutdown()
+    assert len(killer.killed) == 1
+    assert _without(got) == _without(expected)
+    for name in ("result.json", "history.json", "genotype.json"):
+        a = json.loads((tmp_path / "seq" / "seed0" / name).read_text())
+        b = json.loads((tmp_path / "ray" / "seed0" / name).read_text())
+        assert _without(a) == _without(b), name
+    restarts = [line for line in lines if "failed (attempt" in line]
+    assert restarts == [
+        f"trial {(tmp_path / 'ray' / 'seed0').resolve()} failed (attempt 1): {restarts[0].split(': ', 1)[1]}"
+    ]
+    assert (
+        "The actor died unexpectedly" in restarts[0] and "restarts it from its last checkpoint" in restarts[0]
+    )
+    # from the checkpoint, not from scratch: the new worker reported fewer than the run's 6 epochs
+    second = [pid for pid in killer.pids if pid != killer.killed[0]]
+    assert 1 <= len(second) - 1 < 6
+
+
+#: ``snn-motifs ARGV[2:]`` with the data saved in ARGV[1] (the tiny search's, instead of MNIST-1D)
+CLI_ON_SAVED_DATA = """
+    import sys
+    import torch
+    from snn_motifs import cli
+    from snn_motifs.datasets import SplitData
+    from snn_motifs.search import experiment
+
+    data = SplitData(*torch.load(sys.argv[1]), 2)
+    experiment.load_data = lambda cfg, max_train=None: data
+    sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def test_a_trial_that_fails_every_time_is_one_cli_line(tmp_path):
+    """Item 3: a trial failing at every attempt (here: a learning rate that diverges in the first epoch)
+    ends the CLI with one line (which trial, how many attempts, the last error's first line, what to do)
+    and exit status 2: no traceback, neither ours nor Tune's (it used to print each failed attempt's
+    traceback and its experiment table); each restart is said in one line on stdout."""
+    pytest.importorskip("ray.tune")
+    cfg, data = _tiny(lr=1e30)
+    config = tmp_path / "diverges.json"
+    config.write_text(json.dumps(cfg.__dict__))
+    torch.save((data.x_train, data.y_train, data.x_test, data.y_test), tmp_path / "data.pt")
+    out = tmp_path / "run"
+    args = ["search", "--config", str(config), "--out", str(out), "--quiet", "--no-plots", "--no-baseline"]
+    child = _child(
+        CLI_ON_SAVED_DATA, str(tmp_path / "data.pt"), *args, "--workers", "1", "--max-failures", "1"
+    )
+    stdout, stderr = child.communicate(timeout=300)
+    assert child.returncode == 2, stderr
+    assert "Traceback" not in stderr and "Traceback" not in stdout and "errored" not in stdout
+    ours = [line for line in stderr.splitlines() if line.startswith("snn-motifs")]
+    assert len(ours) == 1 and stderr.rstrip().endswith(ours[0])
+    cause = "NonFiniteError: search_size epoch 1/2 (not saved): training diverged: "
+    assert ours[0].startswith(
+        f"snn-motifs: error: Ray Tune trial {out.resolve() / 'seed0'} failed 2 time(s) (restarted from its "
+        f"last checkpoint up to max_failures=1 times); last error: {cause}"
+    )
+    advice = "fix the cause (or raise --max-failures) and run again with --resume to continue"
+    assert ours[0].endswith(f"{advice}: finished trials are kept")
+    assert stdout.splitlines() == [
+        f"trial {out.resolve() / 'seed0'} failed (attempt 1): {cause}{stdout.split(cause, 1)[1].strip()}"
+    ]
+    assert stdout.rstrip().endswith("Ray Tune restarts it from its last checkpoint")

@@ -171,9 +171,12 @@ class HRMASConfig:
 
 def config_diff(stored: dict, current: dict) -> list[str]:
     """Keys whose values differ between two config dicts. A key missing on one side counts, unless it is a
-    config field at its default (a run folder written before the field existed)."""
+    config field at its default (a run folder written before the field existed); :data:`EXTRA_KEYS` (a
+    comment, the ``execution`` block) never count."""
     defaults = {f.name: getattr(HRMASConfig(), f.name) for f in fields(HRMASConfig)}
-    stored, current = {**defaults, **stored}, {**defaults, **current}
+    extra = set(EXTRA_KEYS)  # a comment, or how a run was executed, is not part of the config
+    stored = {**defaults, **{k: v for k, v in stored.items() if k not in extra}}
+    current = {**defaults, **{k: v for k, v in current.items() if k not in extra}}
     return sorted(k for k in {*stored, *current} if stored.get(k, object()) != current.get(k, object()))
 
 

@@ -5,12 +5,15 @@ recurrent baseline, a ``summary.json`` and the figures.
 Folder layout (``out``)::
 
     .lock                  while a process runs here: its pid, host and start time (a second one is refused)
-    config.json            the config every seed ran with (checked again on --resume)
+    config.json            the config every seed ran with (checked again on --resume), and under
+                           "execution" how the run was executed (engine, threads, versions; not checked)
     run_info.json          library version and data fingerprint (checked again on --resume)
     seed<k>/               one HRMASRun each: checkpoint.pt, genotype.json, history.json, result.json
     no_ip/                 --compare-ip: the same search without SpiKL-IP (config.json, seed<k>/)
     dense_baseline.json    the fully connected RSNN of the same size, same training
-    summary.json           best / mean / std of the test accuracy over the seeds, every seed's result
+    summary.json           best / mean / std of the test accuracy over the seeds, every seed's result,
+                           the dense baseline's and the "execution" block
+    ray/                   the Ray path: Tune's experiment state (and the dense baseline's trial)
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ __all__ = [
     "check_device",
     "check_folder",
     "preflight",
+    "execution_info",
+    "torch_threads",
     "figures",
 ]
 
@@ -169,6 +174,48 @@ def provenance(data: SplitData) -> dict:
     }
 
 
+def execution_info(
+    device: str,
+    threads: int,
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    cpus_per_trial: float | None = None,
+    gpus_per_trial: float | None = None,
+) -> dict:
+    """How a run is executed, recorded in ``config.json`` and ``summary.json`` (``"execution"``; ``--resume``
+    ignores it, so a run may continue on another engine): the engine (``sequential``, ``ray`` when
+    ``workers`` or ``address`` is given, ``torchrun`` under a process group of several ranks), the world
+    size, the trials at once, the Ray address (``local``: a Ray started for the run), the resources each
+    trial declares, the torch threads of every process, the device and the library, torch and Python
+    versions."""
+    import platform
+
+    from .. import __version__
+
+    ray = workers is not None or address is not None
+    world = distributed_info()[1]
+    info = {
+        "engine": "ray" if ray else "torchrun" if world > 1 else "sequential",
+        "world_size": world,
+        "workers": (workers or 1) if ray else 1,
+        "address": (address or "local") if ray else None,
+        "threads": threads,
+        "device": device,
+        "versions": {
+            "snn_motifs": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    if ray:
+        import ray as ray_module
+
+        info.update(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+        info["versions"]["ray"] = ray_module.__version__
+    return info
+
+
 def check_provenance(out: Path, info: dict, resume: bool) -> None:
     """On resume, refuse a run folder written by another library version or for other data."""
     stored = out / "run_info.json"
@@ -199,13 +246,26 @@ def run_one(
     return result
 
 
-def dense_baseline(cfg: HRMASConfig, data: SplitData, device: str, out: Path) -> dict:
-    """:func:`~snn_motifs.search.baselines.train_dense_baseline`, cached in ``out/dense_baseline.json``."""
+def dense_baseline(
+    cfg: HRMASConfig, data: SplitData, device: str, out: Path, trials: dict | None = None
+) -> dict:
+    """:func:`~snn_motifs.search.baselines.train_dense_baseline`, cached in ``out/dense_baseline.json``.
+
+    ``trials``: the keyword arguments of :func:`~snn_motifs.search.trials.run_trials` (the Ray path):
+    the baseline trains as a Ray Tune trial (kind ``"dense"``, in ``out/ray/dense_baseline/``) with the
+    threads and resources every trial declares, so its result is the sequential path's."""
     path = out / "dense_baseline.json"
     if path.exists():
         return read_json(path, "dense baseline result")
     try:
-        result = train_dense_baseline(cfg, data, device=device)
+        if trials is None:
+            result = train_dense_baseline(cfg, data, device=device)
+        else:
+            from .trials import run_trials
+
+            where = out / "ray" / "dense_baseline"
+            full = run_trials([(cfg, where / "trial", "dense")], data, storage=where, **trials)[0]
+            result = {k: full[k] for k in ("test_acc", "seconds", "cost")}  # train_dense_baseline's keys
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted while training the dense baseline: the seeds' results are kept; continue with "
@@ -237,6 +297,8 @@ def run(
     address: str | None = None,
     cpus_per_trial: float = 1,
     gpus_per_trial: float = 0,
+    threads: int | None = None,
+    max_failures: int = 2,
 ) -> dict:
     """Search, retrain and test ``seeds`` seeds from ``seed`` (default: the config's); returns the summary.
 
@@ -246,15 +308,27 @@ def run(
     defaults to ``runs/<dataset>_<ablation>``. ``data`` overrides the data set the config names.
     ``workers`` (or ``address``) runs every (ablation, seed) as a Ray Tune trial, ``workers`` at once,
     each with ``cpus_per_trial`` / ``gpus_per_trial`` (:mod:`snn_motifs.search.trials`); the folders and
-    results are those of the sequential path. ``out`` is held by this process until ``run`` returns (rank 0
-    under torchrun; :class:`~snn_motifs._io.RunFolderLock`): a second run on it is refused with
+    results are those of the sequential path; a trial whose worker dies or fails is restarted from its
+    last checkpoint up to ``max_failures`` times, and one that fails every time raises
+    :class:`~snn_motifs.search.trials.TrialsFailed` (one line; ``resume=True`` continues). ``out`` is
+    held by this process until ``run`` returns (rank 0 under torchrun;
+    :class:`~snn_motifs._io.RunFolderLock`): a second run on it is refused with
     :class:`~snn_motifs._io.FolderInUse`. Ctrl-C leaves a checkpoint behind and raises
     :class:`~snn_motifs.search.runner.Interrupted`; run again with ``resume=True`` to continue.
+
+    ``threads`` (default: ``cpus_per_trial``, 1) torch threads train every seed and the dense baseline, in
+    this process (restored on return) or in every Ray trial: results depend on the thread count (float
+    sums in another order), so the same config and threads give the same summary on every path, and one
+    thread per declared CPU avoids OpenMP oversubscription. ``config.json`` and ``summary.json`` record
+    how the run was executed (:func:`execution_info`).
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1 (how many seeds to run), got {seeds!r}")
     base = config if isinstance(config, HRMASConfig) else load_config(config)
     base = dataclasses.replace(base, seed=base.seed if seed is None else seed)
+    threads = max(1, int(cpus_per_trial)) if threads is None else threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1 (torch threads per process), got {threads!r}")
     ray = workers is not None or address is not None
     if ray:  # before anything is written: the extra it needs
         require("ray.tune", "distributed", "running seeds and ablations as Ray Tune trials")
@@ -291,10 +365,20 @@ def run(
     ]
     if no_ip is not None:
         jobs.append((no_ip, out / "no_ip" / f"seed{base.seed}"))
-    written = {folders[n] / "config.json": dataclasses.asdict(cfgs[n]) for n in names}
+    resources = dict(
+        workers=workers, address=address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial
+    )
+    execution = execution_info(device, threads, **resources)
+    written = {
+        folders[n] / "config.json": {**dataclasses.asdict(cfgs[n]), "execution": execution} for n in names
+    }
     written.update({folders[n] / "run_info.json": info for n in names})
     if no_ip is not None:
-        written[out / "no_ip" / "config.json"] = dataclasses.asdict(no_ip)
+        written[out / "no_ip" / "config.json"] = {**dataclasses.asdict(no_ip), "execution": execution}
+    trials = dict(
+        resources, device=device, threads=threads, resume=resume, log=log, max_failures=max_failures
+    )
+    trials = trials if ray else None
     start = time.perf_counter()
     with _undone_unless_started(list(written) if lead else [], [folder for _, folder in jobs]):
         for path, content in written.items():
@@ -302,16 +386,14 @@ def run(
         if ray:
             from .trials import run_trials
 
-            trial = dict(workers=workers, address=address, cpus_per_trial=cpus_per_trial)
-            trial.update(
-                gpus_per_trial=gpus_per_trial, device=device, storage=out / "ray", resume=resume, log=log
-            )
-            results = run_trials(jobs, data, **trial)
+            results = run_trials(jobs, data, storage=out / "ray", **trials)
         else:
-            results = [run_one(cfg, data, folder, resume, device, progress, log) for cfg, folder in jobs]
+            with torch_threads(threads):
+                results = [run_one(cfg, data, folder, resume, device, progress, log) for cfg, folder in jobs]
     if no_ip is not None:
         log(f"without IP (seed {base.seed}): test accuracy {results.pop()['test_acc']:.4f}")
-    dense = dense_baseline(base, data, device, out) if baseline else None
+    with torch_threads(threads):
+        dense = dense_baseline(base, data, device, out, trials) if baseline else None
     summaries = {}
     for j, name in enumerate(names):
         summary = summarise(results[j * seeds : (j + 1) * seeds])
@@ -319,6 +401,7 @@ def run(
             config=dataclasses.asdict(cfgs[name]), ablation=name, seconds=time.perf_counter() - start
         )
         summary["dense_baseline"] = dense
+        summary["execution"] = execution
         write(folders[name] / "summary.json", summary)
         _report(summary, summary["runs"], cfgs[name], log)
         if plots and lead:
@@ -330,6 +413,17 @@ def run(
     table = {n: {k: summaries[n][k] for k in ("best", "mean", "std")} for n in names}
     write(out / "ablations.json", {"ablations": table, "dense_baseline": dense})
     return table
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Train with ``threads`` torch threads in this process; the previous number is restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

@@ -58,10 +58,13 @@ def parse_space(space: dict | str | Path) -> dict:
     return out
 
 
-def _trial(config: dict, base: dict, data: SplitData, out: str) -> None:
+def _trial(config: dict, base: dict, data: SplitData, out: str, threads: int = 1) -> None:
+    import torch
     from ray import tune
 
     from .runner import HRMASRun
+
+    torch.set_num_threads(threads)  # the CPUs the trial declares (results depend on the thread count)
 
     cfg = HRMASConfig(**{**base, **config})
     folder = Path(out) / "trials" / tune.get_context().get_trial_id()
@@ -70,7 +73,8 @@ def _trial(config: dict, base: dict, data: SplitData, out: str) -> None:
         if "valid_acc" in record:
             tune.report({"valid_acc": float(record["valid_acc"])})
 
-    HRMASRun(cfg, data, folder, progress=False, log=lambda s: None, tensorboard=False, on_epoch=report).run()
+    run = HRMASRun(cfg, data, folder, progress=False, log=lambda s: None, tensorboard=False, on_epoch=report)
+    run.run(resume=run.checkpoint_path.exists())  # a restarted trial continues from its checkpoint
 
 
 @run_folder_scope  # releases the lock hold_run_folder takes on ``out`` when the sweep returns or raises
@@ -87,8 +91,13 @@ def sweep(
     address: str | None = None,
     cpus_per_trial: float = 1,
     log: Callable[[str], None] = print,
+    max_failures: int = 2,
 ) -> list[dict]:
-    """Sample ``trials`` configurations with Optuna, early-stop with ASHA; returns the rows of the table."""
+    """Sample ``trials`` configurations with Optuna, early-stop with ASHA; returns the rows of the table.
+
+    A trial whose worker dies or fails is restarted up to ``max_failures`` times (Tune's
+    ``FailureConfig``), continuing from its run folder's checkpoint; trials that fail every time are rows
+    without ``valid_acc``, reported in one line."""
     require("ray.tune", "distributed", "hyper-parameter sweeps")
     require("optuna", "distributed", "hyper-parameter sweeps (Optuna)")
     import ray
@@ -108,7 +117,10 @@ def sweep(
         ray.init(address=address, num_cpus=None if address else int(max(1, (workers or 1) * cpus_per_trial)),
                  include_dashboard=False, log_to_driver=False)  # fmt: skip
     epochs = base.epochs_size + base.epochs_types
-    trainable = tune.with_parameters(_trial, base=dataclasses.asdict(base), data=data, out=str(out.resolve()))
+    threads = max(1, int(cpus_per_trial))
+    trainable = tune.with_parameters(
+        _trial, base=dataclasses.asdict(base), data=data, out=str(out.resolve()), threads=threads
+    )
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": cpus_per_trial}),
         param_space=param_space,
@@ -120,9 +132,17 @@ def sweep(
             num_samples=trials,
             max_concurrent_trials=workers,
         ),
-        run_config=tune.RunConfig(name="sweep", storage_path=str((out / "ray").resolve()), verbose=0),
+        run_config=tune.RunConfig(
+            name="sweep",
+            storage_path=str((out / "ray").resolve()),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+        ),
     )
-    grid = tuner.fit()
+    from .trials import first_line, quiet_tune
+
+    with quiet_tune():
+        grid = tuner.fit()
     rows = []
     for i, result in enumerate(grid):
         metrics = result.metrics or {}
@@ -130,6 +150,12 @@ def sweep(
         row.update(valid_acc=metrics.get("valid_acc"), epochs=metrics.get("training_iteration", 0))
         rows.append(row)
     _write(out, rows, list(param_space))
+    failed = [r for r in grid if r.error is not None]
+    if failed:
+        log(
+            f"{len(failed)} of {len(rows)} sweep trial(s) failed after {max_failures + 1} attempt(s) "
+            f"(their rows have no valid_acc); first error: {first_line(failed[0].error)}"
+        )
     best = max((r for r in rows if r["valid_acc"] is not None), key=lambda r: r["valid_acc"], default=None)
     if best is not None:
         log(f"best of {len(rows)} trials: valid_acc {best['valid_acc']:.4f} with "
