@@ -43,6 +43,16 @@ METHODS = {
 }
 
 
+def load(key: str, root: str):
+    """``(config name, data)`` of data set ``key``, or None (with a line saying why) when it is absent."""
+    config, loader = DATASETS[key]
+    try:
+        return config, loader(root)
+    except (FileNotFoundError, ImportError) as exc:
+        print(f"skip {key}: {exc}")
+        return None
+
+
 def run_one(cfg, data, out: Path, method: str, device: str = "cpu") -> dict:
     """One seed of one method; finished runs are read back, unfinished ones resumed."""
     if method == "dense":
@@ -71,12 +81,9 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     results: dict = {"torch": torch.__version__, "seeds": args.seeds, "results": {}}
     for key in args.datasets.split(","):
-        config, loader = DATASETS[key]
-        try:
-            data = loader(args.ti46_root)
-        except (FileNotFoundError, ImportError) as exc:
-            print(f"skip {key}: {exc}")
+        if (loaded := load(key, args.ti46_root)) is None:
             continue
+        config, data = loaded
         base = load_config(config)
         table = results["results"][key] = {"config": dataclasses.asdict(base)}
         for name in args.methods.split(","):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 from _common import DEFAULT_TI46
-from bench_hrmas import DATASETS
+from bench_hrmas import load
 
 from snn_motifs._io import read_json, write_json
 from snn_motifs.search import load_config, with_ablation
@@ -243,12 +243,9 @@ def main(argv=None) -> dict:
 
     results: dict = {}
     for key in args.datasets.split(","):
-        config, loader = DATASETS[key]
-        try:
-            data = loader(args.ti46_root)
-        except (FileNotFoundError, ImportError) as exc:
-            print(f"skip {key}: {exc}")
+        if (loaded := load(key, args.ti46_root)) is None:
             continue
+        config, data = loaded
         base = load_config(config)
         if args.epochs:
             size, types, retrain = (int(e) for e in args.epochs.split(","))

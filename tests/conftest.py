@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from snn_motifs import SCML, MotifTopology, NeuronParameters
+from snn_motifs.datasets import SplitData
+from snn_motifs.search import HRMASConfig
 
 HAS_SNNTORCH = importlib.util.find_spec("snntorch") is not None
 HAS_NORSE = importlib.util.find_spec("norse") is not None
@@ -49,3 +51,24 @@ def drive(seed: int = 1, steps: int = 120, batch: int = 4, features: int = 12, d
     """Poisson-like input spikes, time-first."""
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(steps, batch, features, generator=g) < 0.3).to(dtype)
+
+
+def spike_task(n: int, seed: int, steps: int = 15, channels: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two classes of Poisson-like spike trains with opposite rate ramps over the channels, sample-first
+    ``[n, steps, channels]``, and their labels."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    rates = torch.where(
+        y[:, None, None] == 0, torch.linspace(0.05, 0.6, channels), torch.linspace(0.6, 0.05, channels)
+    )
+    return (torch.rand(n, steps, channels, generator=g) < rates).float(), y
+
+
+def tiny_search(**over) -> tuple[HRMASConfig, SplitData]:
+    """A search of a few seconds on :func:`spike_task`: 8 neurons, options [2, 4], 2 + 1 search epochs, 3
+    retraining epochs (``over`` changes any config key)."""
+    x, y = spike_task(200, 0)
+    xt, yt = spike_task(100, 1)
+    small = dict(hidden=8, motif_sizes=[2, 4], epochs_size=2, epochs_types=1, epochs_retrain=3, batch_size=20)
+    neuron = dict(input_gain=1.0, tau_mem=4.0, tau_syn=2.0, tau_cal=4.0)
+    return HRMASConfig(**{**small, **neuron, **over}), SplitData(x, y, xt, yt, 2)

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from snn_motifs import SCML
-from snn_motifs.datasets import SplitData
 from snn_motifs.metrics import recurrent_fan_out, recurrent_synapses
 from snn_motifs.search import HRMASConfig, HRMASRun, MixedMotifLayer, load_config, search_network
 from snn_motifs.search.architect import Architect
 from snn_motifs.search.cost import cost_penalty, expected_cost, full_cost
+
+from .conftest import tiny_search
 
 F, N = 5, 24
 OPTIONS = (2, 4, 8)
@@ -141,25 +142,11 @@ def test_bad_cost_settings_are_refused(key, value, match):
         HRMASConfig(**{key: value})
 
 
-def _tiny_data(n: int, seed: int):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    rates = torch.where(y[:, None, None] == 0, torch.linspace(0.05, 0.6, 6), torch.linspace(0.6, 0.05, 6))
-    return (torch.rand(n, 15, 6, generator=g) < rates).float(), y
-
-
 def test_a_run_records_the_expected_cost_and_the_measured_cost(tmp_path):
     from snn_motifs.search import run
 
-    x, y = _tiny_data(200, 0)
-    xt, yt = _tiny_data(100, 1)
-    cfg = HRMASConfig(
-        hidden=8, motif_sizes=[2, 4], epochs_size=2, epochs_types=1, epochs_retrain=2, batch_size=20,
-        input_gain=1.0, tau_mem=4.0, tau_syn=2.0, tau_cal=4.0, cost_weight=1.0,
-    )  # fmt: skip
-    summary = run(
-        cfg, tmp_path / "out", data=SplitData(x, y, xt, yt, 2), plots=False, progress=False, log=print
-    )
+    cfg, data = tiny_search(epochs_retrain=2, cost_weight=1.0)
+    summary = run(cfg, tmp_path / "out", data=data, plots=False, progress=False, log=print)
     history = json.loads((tmp_path / "out" / "seed0" / "history.json").read_text())
     searched = [h for h in history if h["phase"].startswith("search")]
     assert all(

@@ -36,37 +36,12 @@ from snn_motifs.search import Genotype, HRMASConfig, HRMASRun, experiment
 from snn_motifs.topology import MotifTopology
 from snn_motifs.training import NonFiniteError, epoch_context, fit, nonfinite_tensors
 
+from .conftest import spike_task, tiny_search
+
+_task, _tiny = spike_task, tiny_search
+
 REPO = Path(__file__).resolve().parents[1]
 POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and file modes")
-
-
-def _task(n: int, seed: int, steps: int = 15, channels: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two classes of Poisson-like spike trains with opposite rate ramps over the channels."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    ramp = torch.linspace(0.05, 0.6, channels)
-    rates = torch.where(y[:, None, None] == 0, ramp, ramp.flip(0))
-    return (torch.rand(n, steps, channels, generator=g) < rates).float(), y
-
-
-def _tiny(**over) -> tuple[HRMASConfig, SplitData]:
-    """A search of a few seconds: 8 neurons, 2 + 1 search epochs, 3 retraining epochs."""
-    x, y = _task(200, 0)
-    xt, yt = _task(100, 1)
-    cfg = HRMASConfig(
-        hidden=8,
-        motif_sizes=[2, 4],
-        epochs_size=2,
-        epochs_types=1,
-        epochs_retrain=3,
-        batch_size=20,
-        input_gain=1.0,
-        tau_mem=4.0,
-        tau_syn=2.0,
-        tau_cal=4.0,
-        **over,
-    )
-    return cfg, SplitData(x, y, xt, yt, 2)
 
 
 def _child(code: str, *args: str) -> subprocess.Popen:

@@ -25,6 +25,8 @@ from snn_motifs.search import (
 )
 from snn_motifs.topology import ConnectionType, MotifTopology
 
+from .conftest import tiny_search
+
 
 def _naive_mixed(layer: MixedMotifLayer) -> torch.Tensor:
     """Eq 15 edge by edge: ``w^exc = |w|``, ``w^inh = -|w|`` (or the fixed weight), ``w^none = 0``."""
@@ -210,31 +212,8 @@ def test_second_order_gradient_matches_finite_differences():
     assert (first - fd).abs().max() > 1e-4
 
 
-def _tiny_data(n=60, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    rates = torch.where(y[:, None, None] == 0, torch.linspace(0.05, 0.6, 6), torch.linspace(0.6, 0.05, 6))
-    x = (torch.rand(n, 15, 6, generator=g) < rates).float()
-    return x, y
-
-
 def _tiny(tmp_path, **over) -> tuple[HRMASConfig, SplitData]:
-    x, y = _tiny_data(200, 0)
-    xt, yt = _tiny_data(100, 1)
-    cfg = HRMASConfig(
-        hidden=8,
-        motif_sizes=[2, 4],
-        epochs_size=2,
-        epochs_types=1,
-        epochs_retrain=3,
-        batch_size=20,
-        input_gain=1.0,
-        tau_mem=4.0,
-        tau_syn=2.0,
-        tau_cal=4.0,
-        **over,
-    )
-    return cfg, SplitData(x, y, xt, yt, 2)
+    return tiny_search(**over)
 
 
 @pytest.mark.parametrize(
