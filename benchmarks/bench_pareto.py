@@ -155,64 +155,91 @@ def targets(table: dict) -> dict:
     return out
 
 
+FAMILIES = {  # kind or method name -> (legend label, marker, colour)
+    "hrmas": ("cost-aware HRMAS (λ = cost weight, v = chosen motif sizes)", "o", "tab:blue"),
+    "random search": ("random search (same space and budget)", "X", "tab:orange"),
+    "HRMAS without motif": ("HRMAS without motif (types over N x N)", "v", "tab:cyan"),
+    "dense": ("dense RSNN (N neurons)", "s", "tab:red"),
+    "ff": ("FF-SNN (no recurrence)", "^", "tab:green"),
+    "gru": ("GRU (non-spiking, MACs)", "P", "tab:purple"),
+    "logistic": ("logistic regression (non-spiking, MACs)", "D", "tab:gray"),
+}
+
+
+def _family(name: str, kind: str) -> str:
+    return name if name in FAMILIES else kind
+
+
 def plot(results: dict, path: Path) -> Path:
-    """One panel per data set and cost axis (all synaptic operations; recurrent ones only)."""
+    """Per data set two panels: accuracy against all synaptic operations per sample (the non-dominated
+    front drawn) and against the recurrent ones only (what the motif structure changes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = list(results)
-    fig, axes = plt.subplots(2, len(keys), figsize=(5.2 * len(keys), 8.4), squeeze=False)
-    style = {
-        "hrmas": ("o", "tab:blue"),
-        "dense": ("s", "tab:red"),
-        "ff": ("^", "tab:green"),
-        "logistic": ("D", "tab:gray"),
-        "gru": ("P", "tab:purple"),
-    }
+    fig, axes = plt.subplots(2, len(keys), figsize=(6.0 * len(keys), 9.5), squeeze=False)
+    metrics = [
+        ("synops_per_sample", "synaptic operations per sample (AC + MAC, log)"),
+        ("recurrent_synops_per_sample", "recurrent synaptic operations per sample (AC, log)"),
+    ]
     for col, key in enumerate(keys):
         table = results[key]["methods"]
-        for row, (metric, label) in enumerate(
-            [("synops_per_sample", "synaptic operations per sample (AC + MAC)"),
-             ("recurrent_synops_per_sample", "recurrent synaptic operations per sample (AC)")]
-        ):  # fmt: skip
+        spiking = [r for r in table.values() if r["kind"] not in ("logistic", "gru")]
+        low = min(r["acc_mean"] - r["acc_std"] for r in spiking) - 0.02
+        for row, (metric, label) in enumerate(metrics):
             ax = axes[row][col]
+            seen = set()
+            for family in ("hrmas", "dense"):  # the sweeps as lines, in cost order
+                pts = sorted(
+                    (r[metric], r["acc_mean"]) for n, r in table.items()
+                    if _family(n, r["kind"]) == family and r[metric] > 0
+                )  # fmt: skip
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), color=FAMILIES[family][2], lw=0.8, alpha=0.5)
             for name, r in table.items():
-                x = r[metric]
+                x, y = r[metric], r["acc_mean"]
+                family = _family(name, r["kind"])
+                text, marker, color = FAMILIES[family]
                 if x <= 0:
-                    continue  # nothing recurrent (FF-SNN, logistic regression) on the log axis
-                marker, color = style[r["kind"]]
-                if name == "random search":
-                    marker, color = "X", "tab:orange"
-                elif name == "HRMAS without motif":
-                    marker, color = "v", "tab:cyan"
-                xerr = r.get(metric + "_std", 0.0)
+                    continue  # nothing recurrent (FF-SNN, the references) on the recurrent panel
+                if y < low:
+                    text = f"{text}: {y:.3f}, below the axis"
                 ax.errorbar(
-                    x, r["acc_mean"], yerr=r["acc_std"], xerr=xerr, fmt=marker, color=color, capsize=3
-                )
-                tag = name.replace("HRMAS lambda=", "λ=").replace("dense RSNN ", "dense ")
-                if "motif_sizes" in r and name.startswith("HRMAS lambda"):
-                    tag += " v=" + "/".join(str(v) for v in r["motif_sizes"])
-                ax.annotate(tag, (x, r["acc_mean"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                    x, y, yerr=r["acc_std"], xerr=r.get(metric + "_std", 0.0), fmt=marker, color=color,
+                    capsize=3, label=None if family in seen else text,
+                )  # fmt: skip
+                seen.add(family)
+                tag = ""
+                if family == "hrmas":
+                    tag = name.replace("HRMAS lambda=", "λ=") + " v=" + "/".join(map(str, r["motif_sizes"]))
+                elif family == "dense":
+                    tag = name.replace("dense RSNN ", "")
+                if tag:
+                    ax.annotate(tag, (x, y), fontsize=7, xytext=(5, -9 if family == "dense" else 4),
+                                textcoords="offset points")  # fmt: skip
             if row == 0:
-                names = [n for n in results[key]["front"] if table[n][metric] > 0]
+                names = results[key]["front"]
                 xs = [table[n][metric] for n in names]
                 ys = [table[n]["acc_mean"] for n in names]
-                ax.step(xs, ys, where="post", color="black", lw=0.8, alpha=0.6, label="non-dominated front")
-                ax.legend(fontsize=7, loc="lower right")
+                ax.step(xs, ys, where="post", color="black", lw=0.8, ls="--", label="non-dominated front")
             ax.set_xscale("log")
+            ax.set_ylim(low, min(1.0, max(r["acc_mean"] + r["acc_std"] for r in table.values()) + 0.02))
             ax.set_xlabel(label)
-            ax.set_ylabel("test accuracy (mean ± std, 3 seeds)")
-            ax.set_title(f"{key}: accuracy vs cost")
+            ax.set_ylabel("test accuracy (mean ± std over 3 seeds)")
+            ax.set_title(f"{key}: accuracy vs {'all' if row == 0 else 'recurrent'} synaptic operations")
+            ax.grid(alpha=0.3, which="both")
+        handles, labels = axes[0][col].get_legend_handles_labels()
+        axes[1][col].legend(
+            handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1
+        )
     fig.suptitle(
-        "Cost-aware HRMAS (blue, λ = cost weight) vs random search (orange X), no-motif search (cyan), "
-        "dense RSNNs (red), FF-SNN (green), logistic/GRU (MACs, gray/purple)",
-        fontsize=9,
+        "Accuracy-cost front (NeuroBench synaptic operations; test set; 3 seeds per point)", fontsize=11
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
