@@ -244,6 +244,47 @@ def plot(results: dict, path: Path) -> Path:
     return path
 
 
+def _row_labels(table: dict) -> dict[str, str]:
+    """Method name -> a label shared by every data set (the dense sizes as fractions of the SC-ML's N)."""
+    dense = sorted((n for n, r in table.items() if r["kind"] == "dense"), key=lambda n: int(n.split("=")[1]))
+    labels = {n: f"dense RSNN, N/{2 ** (len(dense) - 1 - i)}" if i < len(dense) - 1 else "dense RSNN, N"
+              for i, n in enumerate(dense)}  # fmt: skip
+    for n, r in table.items():
+        if r["kind"] in ("ff", "gru"):
+            labels[n] = {"ff": "FF-SNN, N", "gru": "GRU, N units"}[r["kind"]]
+    return {n: labels.get(n, n) for n in table}
+
+
+def markdown(results: dict) -> str:
+    """The README table: one row per method, per data set accuracy (mean ± std, non-dominated points in
+    bold, chosen motif sizes) and synaptic operations per sample (recurrent ones in brackets)."""
+    keys = list(results)
+    rows: dict[str, dict[str, tuple[str, dict]]] = {}
+    for k in keys:
+        table = results[k]["methods"]
+        for name, label in _row_labels(table).items():
+            rows.setdefault(label, {})[k] = (name, table[name])
+    head = "| method | " + " | ".join(f"{k} accuracy | {k} synops/sample (recurrent)" for k in keys) + " |"
+    lines = [head, "|---|" + "---:|---:|" * len(keys)]
+    for label, per in rows.items():
+        cells = []
+        for k in keys:
+            if k not in per:
+                cells += ["—", "—"]
+                continue
+            name, r = per[k]
+            bold = "**" if name in results[k]["front"] else ""
+            size = ""
+            if "motif_sizes" in r and name.startswith("HRMAS"):
+                size = " v=" + "/".join(map(str, r["motif_sizes"]))
+            elif r["kind"] in ("dense", "ff", "gru"):
+                size = f" ({name.split()[-1]})"
+            cells.append(f"{bold}{r['acc_mean']:.3f} ± {r['acc_std']:.3f}{bold}{size}")
+            cells.append(f"{r['synops_per_sample']:,.0f} ({r['recurrent_synops_per_sample']:,.0f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ti46-root", default=str(DEFAULT_TI46))
@@ -257,14 +298,25 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per trial")
     ap.add_argument("--max-failures", type=int, default=2, help="restarts of a trial whose worker died")
     ap.add_argument("--out", default="runs/bench_pareto")
-    ap.add_argument("--json-dir", default="benchmarks/results")
-    ap.add_argument("--plot", default="benchmarks/results/pareto.png")
+    results_dir = Path(__file__).resolve().parent / "results"
+    ap.add_argument("--json-dir", default=str(results_dir))
+    ap.add_argument("--plot", default=str(results_dir / "pareto.png"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument(
         "--epochs", help="override the configs' search/types/retrain epochs, e.g. 1,1,2 (smoke test)"
     )
+    ap.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the README table from the JSON files and exit (no runs)",
+    )
     args = ap.parse_args(argv)
     args.lambdas = [float(v) for v in args.lambdas.split(",")]
+    if args.markdown:
+        files = {k: Path(args.json_dir) / f"bench_pareto_{k}.json" for k in args.datasets.split(",")}
+        found = {k: read_json(f, "results") for k, f in files.items() if f.exists()}
+        print(markdown(found))
+        return found
     torch.set_num_threads(args.threads)
     from ray import tune
 
