@@ -264,6 +264,8 @@ def markdown(results: dict) -> str:
         table = results[k]["methods"]
         for name, label in _row_labels(table).items():
             rows.setdefault(label, {})[k] = (name, table[name])
+    lam = sorted((n for n in rows if n.startswith("HRMAS lambda=")), key=lambda n: float(n.split("=")[1]))
+    rows = {n: rows[n] for n in [*lam, *(n for n in rows if n not in lam)]}
     head = "| method | " + " | ".join(f"{k} accuracy | {k} synops/sample (recurrent)" for k in keys) + " |"
     lines = [head, "|---|" + "---:|---:|" * len(keys)]
     for label, per in rows.items():
