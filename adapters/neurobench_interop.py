@@ -75,6 +75,7 @@ from torch import nn
 
 from snn_motifs._optional import MissingDependencyError, require
 from snn_motifs.layers import SpikingLayer
+from snn_motifs.metrics import tap_spikes
 from snn_motifs.training import LossConfig, make_predict, objective_of
 
 require("snntorch", "neurobench", "the NeuroBench harness")
@@ -249,64 +250,21 @@ class NeuroBenchSNN(NeuroBenchModel):
 
     @contextmanager
     def _instrumented(self) -> Iterator[None]:
-        """Eval mode, every spiking layer's ``run`` routed through the probes and a forward hook for its step
-        API; all undone on exit."""
+        """Eval mode, and every spiking layer's spikes (sequence and step API) fed to its probes through
+        :func:`snn_motifs.metrics.tap_spikes`; all undone on exit."""
+        spikes = dict(zip(self._layers, self._net.spikes, strict=True))
         recurrent = dict(zip(self.recurrent_layer_names, self._net.recurrent, strict=True))
-        saved: list[tuple[SpikingLayer, Any]] = []
-        handles = []
+
+        def tap(name: str, out: torch.Tensor, crossing: torch.Tensor) -> None:
+            spikes[name](out)
+            if name in recurrent and crossing.numel():
+                recurrent[name](crossing)
+
         training = [(m, m.training) for m in self.model.modules()]
         try:
             self.model.eval()
-            for (name, layer), probe in zip(self._layers.items(), self._net.spikes, strict=True):
-                saved.append((layer, layer.__dict__.get("run")))
-                layer.run = self._probed_run(layer, probe, recurrent.get(name))
-                hook = self._step_hook(probe, recurrent.get(name))
-                handles.append(layer.register_forward_hook(hook, with_kwargs=True))
-            yield
+            with tap_spikes(self._layers, tap):
+                yield
         finally:
-            for handle in handles:
-                handle.remove()
-            for layer, own in reversed(saved):
-                if own is None:
-                    del layer.__dict__["run"]
-                else:
-                    layer.__dict__["run"] = own
             for module, mode in training:
                 module.training = mode
-
-    @staticmethod
-    def _step_hook(spike_probe: SpikeProbe, synapses: RecurrentSynapses | None) -> Callable[..., None]:
-        """The step API (``spikes, state = layer(x_t, state)``): this step's spikes, and the previous
-        step's (``state.z``) crossing the recurrence."""
-
-        def hook(layer: SpikingLayer, args: tuple, kwargs: dict, output: Any) -> None:
-            spike_probe(output[0].detach())
-            state = args[1] if len(args) > 1 else kwargs.get("state")
-            if synapses is not None and state is not None:
-                synapses(state.z.detach())
-
-        return hook
-
-    @staticmethod
-    def _probed_run(
-        layer: SpikingLayer, spike_probe: SpikeProbe, synapses: RecurrentSynapses | None
-    ) -> Callable[..., Any]:
-        run = layer.run  # the bound method (or whatever was patched in before us)
-
-        def probed(x: torch.Tensor, state: Any = None, **kwargs: Any) -> Any:
-            out = run(x, state, **kwargs)
-            spikes = out[0]
-            batch_first = kwargs.get("batch_first")
-            if batch_first if batch_first is not None else layer.batch_first:
-                spikes = spikes.transpose(0, 1)
-            spikes = spikes.detach()
-            spike_probe(spikes)
-            if synapses is not None:
-                crossing = spikes[:-1]  # s[t] reaches the neurons at t + 1: the last step crosses nothing
-                if state is not None:  # the initial state's spikes cross at step 0
-                    crossing = torch.cat([state.z.detach().unsqueeze(0).to(spikes), crossing])
-                if crossing.numel():
-                    synapses(crossing)
-            return out
-
-        return probed

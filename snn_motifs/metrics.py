@@ -29,7 +29,7 @@ evaluation mode and leaves the model as it found it (state_dict and training mod
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -40,7 +40,7 @@ from .layers import SpikingLayer
 from .neuron import LIFState
 from .recurrence import recurrent_current_t
 
-__all__ = ["EnergyModel", "measure", "recurrent_fan_out", "recurrent_synapses", "COST_KEYS"]
+__all__ = ["EnergyModel", "measure", "recurrent_fan_out", "recurrent_synapses", "tap_spikes", "COST_KEYS"]
 
 #: the numbers :func:`measure` adds to run results (``result.json``, ``summary.json``)
 COST_KEYS = (
@@ -166,9 +166,9 @@ class _Counter:
         entry[1] += spikes.numel()
 
 
-def _recurrent_ops(counter: _Counter, name: str, fan_out: torch.Tensor, crossing: list[torch.Tensor]):
+def _recurrent_ops(counter: _Counter, name: str, fan_out: torch.Tensor, crossing: torch.Tensor) -> None:
     """Spikes that cross the recurrent synapses, each reaching ``fan_out`` neurons."""
-    spikes = torch.cat([s.reshape(-1, s.shape[-1]) for s in crossing])
+    spikes = crossing.reshape(-1, crossing.shape[-1])
     if spikes.numel() == 0:
         return
     effective = int((spikes != 0).to(torch.float64).matmul(fan_out.to(torch.float64)).sum())
@@ -176,62 +176,93 @@ def _recurrent_ops(counter: _Counter, name: str, fan_out: torch.Tensor, crossing
     counter.add_ops(f"{name}.recurrent", effective, dense, _is_binary(spikes))
 
 
+SpikeTap = Callable[[str, torch.Tensor, torch.Tensor], None]
+
+
+def _tapped_run(name: str, layer: SpikingLayer, run: Callable, tap: SpikeTap) -> Callable:
+    def tapped(x, state=None, *args, **kwargs):
+        out = run(x, state, *args, **kwargs)
+        batch_first = kwargs.get("batch_first")
+        spikes = out[0].detach()
+        if layer.batch_first if batch_first is None else batch_first:
+            spikes = spikes.transpose(0, 1)
+        crossing = spikes[:-1]  # s[t] reaches the neurons at t + 1: the last step's spikes cross nothing
+        if isinstance(state, LIFState):  # the initial state's spikes cross at step 0
+            crossing = torch.cat([state.z.detach().unsqueeze(0).to(spikes), crossing])
+        tap(name, spikes, crossing)
+        return out
+
+    return tapped
+
+
+@contextmanager
+def tap_spikes(layers: dict[str, SpikingLayer], tap: SpikeTap) -> Iterator[None]:
+    """While inside, every call of each layer's sequence API (``run``) and step API (``layer(x_t, state)``)
+    calls ``tap(name, spikes, crossing)``: its output spikes, time-first ``[T, B, N]`` (``T = 1`` for a
+    step), and the spikes that cross its recurrence in that call (the one-step delay of the HRMAS paper's
+    eq 15: the initial state's and steps ``0 .. T-2``; for a step, the previous step's), detached. ``run``
+    becomes an instance attribute and a forward hook is registered; both are undone on exit, also on
+    errors. Used by :func:`measure` and by NeuroBench's wrapper (``adapters/neurobench_interop.py``)."""
+    handles, saved = [], []
+
+    def on_step(name: str):
+        def hook(_layer, args, kwargs, output) -> None:
+            state = args[1] if len(args) > 1 else kwargs.get("state")
+            spikes = output[0].detach().unsqueeze(0)
+            crossing = state.z.detach().unsqueeze(0) if isinstance(state, LIFState) else spikes[:0]
+            tap(name, spikes, crossing)
+
+        return hook
+
+    try:
+        for name, layer in layers.items():
+            handles.append(layer.register_forward_hook(on_step(name), with_kwargs=True))
+            saved.append((layer, layer.__dict__.get("run")))
+            layer.run = _tapped_run(name, layer, layer.run, tap)  # an instance attribute, removed below
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        for layer, own in reversed(saved):
+            if own is None:
+                del layer.__dict__["run"]
+            else:
+                layer.__dict__["run"] = own
+
+
 @contextmanager
 def _hooks(model: nn.Module, counter: _Counter) -> Iterator[None]:
     """Count every connection-layer call and every spiking layer's output while inside."""
     handles = []
-    patched: list[SpikingLayer] = []
     names = {m: n or "model" for n, m in model.named_modules()}
 
     def on_connection(module, args, _output):
         effective, dense = _connection_ops(module, args[0])
         counter.add_ops(names[module], effective, dense, _is_binary(args[0]))
 
+    def on_stock(module, _args, output):
+        counter.add_activity(names[module], output[0] if isinstance(output, tuple) else output)
+
     for module in model.modules():
         if isinstance(module, _CONNECTIONS):
             handles.append(module.register_forward_hook(on_connection))
         elif _stock_spiking(module):
-
-            def on_stock(module, _args, output):
-                counter.add_activity(names[module], output[0] if isinstance(output, tuple) else output)
-
             handles.append(module.register_forward_hook(on_stock))
 
-    for name, layer in _spiking_layers(model).items():
-        fan_out = recurrent_fan_out(layer)
+    layers = _spiking_layers(model)
+    fan_outs = {name: recurrent_fan_out(layer) for name, layer in layers.items()}
 
-        def on_step(layer, args, kwargs, output, name=name, fan_out=fan_out):
-            counter.add_activity(name, output[0])
-            state = args[1] if len(args) > 1 else kwargs.get("state")
-            if fan_out is not None and isinstance(state, LIFState):
-                _recurrent_ops(counter, name, fan_out, [state.z])
+    def on_spikes(name: str, spikes: torch.Tensor, crossing: torch.Tensor) -> None:
+        counter.add_activity(name, spikes)
+        if fan_outs[name] is not None:
+            _recurrent_ops(counter, name, fan_outs[name], crossing)
 
-        handles.append(layer.register_forward_hook(on_step, with_kwargs=True))
-        run = layer.run
-
-        def counted_run(x, state=None, *args, _run=run, _layer=layer, name=name, fan_out=fan_out, **kwargs):
-            out = _run(x, state, *args, **kwargs)
-            batch_first = kwargs.get("batch_first")
-            spikes = (
-                out[0].transpose(0, 1)
-                if (_layer.batch_first if batch_first is None else batch_first)
-                else out[0]
-            )
-            counter.add_activity(name, spikes)
-            if fan_out is not None:
-                crossing = [spikes[:-1]] + ([state.z] if isinstance(state, LIFState) else [])
-                _recurrent_ops(counter, name, fan_out, crossing)
-            return out
-
-        layer.run = counted_run  # an instance attribute, removed again below
-        patched.append(layer)
     try:
-        yield
+        with tap_spikes(layers, on_spikes):
+            yield
     finally:
         for handle in handles:
             handle.remove()
-        for layer in patched:
-            del layer.run
 
 
 # -- the public entry point -------------------------------------------------------------------------
