@@ -31,7 +31,7 @@ from .._optional import require
 from ..datasets import SplitData
 from .config import HRMASConfig
 
-__all__ = ["run_trials", "TrialsFailed", "first_line", "quiet_tune"]
+__all__ = ["run_trials", "run_job", "TrialsFailed", "first_line", "quiet_tune"]
 
 
 class TrialsFailed(RuntimeError):
@@ -122,39 +122,51 @@ def _numbers(record: dict) -> dict:
     return {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _trial(config: dict, jobs: list, data: SplitData, device: str, threads: int) -> None:
-    """The Tune trainable: run job ``config["job"]`` and report its epochs."""
-    from ray import tune
-
+def run_job(
+    cfg: HRMASConfig,
+    folder: str | Path,
+    kind: str,
+    data: SplitData,
+    device: str = "cpu",
+    on_epoch: Callable[[dict], None] | None = None,
+) -> dict:
+    """One job, the same whether Ray Tune or a plain process runs it: a finished folder's
+    ``result.json`` is read back; an HRMAS job (``kind="hrmas"``) resumes from the folder's checkpoint
+    if there is one (``on_epoch`` gets every epoch's record after the checkpoint is written); a baseline
+    (:data:`~snn_motifs.search.baselines.BASELINES`) trains and writes ``result.json`` once at the end."""
     from .baselines import train_baseline
     from .runner import HRMASRun
+
+    out = Path(folder)
+    if (out / "result.json").exists():
+        return read_json(out / "result.json", "result")
+    if kind != "hrmas":  # a baseline without search: written once at the end
+        result = train_baseline(kind, cfg, data, device=device)
+        write_json(out / "result.json", result)
+        return result
+    run = HRMASRun(cfg, data, out, device, progress=False, log=lambda s: None, on_epoch=on_epoch)
+    return run.run(resume=run.checkpoint_path.exists())
+
+
+def _trial(config: dict, jobs: list, data: SplitData, device: str, threads: int) -> None:
+    """The Tune trainable: run job ``config["job"]`` (:func:`run_job`) and report its epochs."""
+    from ray import tune
 
     torch.set_num_threads(threads)
     cfg_dict, folder, kind = jobs[config["job"]]
     out = Path(folder)
-    if (out / "result.json").exists():
-        tune.report({"test_acc": read_json(out / "result.json", "result")["test_acc"], "done": 1.0})
-        return
-    if kind != "hrmas":  # a baseline without search: minutes, written once at the end
-        result = train_baseline(kind, HRMASConfig(**cfg_dict), data, device=device)
-        write_json(out / "result.json", result)
-        tune.report({"test_acc": result["test_acc"], "done": 1.0})
-        return
     restored = tune.get_checkpoint()  # a trial Tune restarts elsewhere brings its last checkpoint
-    if restored is not None and not (out / "checkpoint.pt").exists():
-        with restored.as_directory() as folder:
+    if kind == "hrmas" and restored is not None and not (out / "checkpoint.pt").exists():
+        with restored.as_directory() as saved:
             out.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(Path(folder) / "checkpoint.pt", out / "checkpoint.pt")
+            shutil.copy2(Path(saved) / "checkpoint.pt", out / "checkpoint.pt")
 
     def report(record: dict) -> None:  # every epoch: its numbers and the run's checkpoint, through Tune
-        with tempfile.TemporaryDirectory() as folder:
-            shutil.copy2(out / "checkpoint.pt", Path(folder) / "checkpoint.pt")
-            tune.report(_numbers(record), checkpoint=tune.Checkpoint.from_directory(folder))
+        with tempfile.TemporaryDirectory() as saved:
+            shutil.copy2(out / "checkpoint.pt", Path(saved) / "checkpoint.pt")
+            tune.report(_numbers(record), checkpoint=tune.Checkpoint.from_directory(saved))
 
-    run = HRMASRun(
-        HRMASConfig(**cfg_dict), data, out, device, progress=False, log=lambda s: None, on_epoch=report
-    )
-    result = run.run(resume=run.checkpoint_path.exists())
+    result = run_job(HRMASConfig(**cfg_dict), out, kind, data, device, on_epoch=report)
     tune.report({"test_acc": result["test_acc"], "done": 1.0})
 
 
