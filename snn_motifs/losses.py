@@ -11,12 +11,17 @@
 * :func:`predict`: the class whose output PSC summed over time is largest.
 * :func:`membrane_loss` / :func:`decode_membrane`: cross-entropy on the membrane of a non-spiking readout
   (:class:`~snn_motifs.readout.LeakyIntegrator`) reduced over time by its mean, max or last value.
+* :class:`RateRegularizer`: a penalty on hidden firing rates above a target, added to any of these losses
+  by :func:`~snn_motifs.training.fit` (``rate_regularizer=``).
 
 PSC convention: eq 1 (:func:`psc`) times ``psc_gain``; the default gain ``1/tau_s`` reproduces the
 authors' scaling so that loss values and learning rates are comparable with theirs.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import torch
 
@@ -31,6 +36,7 @@ __all__ = [
     "decode_membrane",
     "membrane_loss",
     "DECODERS",
+    "RateRegularizer",
 ]
 
 
@@ -186,3 +192,44 @@ def _reduce(loss: torch.Tensor, batch: int, reduction: str) -> torch.Tensor:
     if reduction == "mean":
         return loss / batch
     raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+
+
+@dataclass(frozen=True)
+class RateRegularizer:
+    """Penalty on firing rates above a target: ``weight * relu(rate - target)^2`` per spiking layer.
+
+    ``per="layer"`` (default): ``rate`` is the layer's mean over time, batch and neurons;
+    ``per="neuron"``: each neuron's mean over time and batch, the squared excess averaged over the
+    neurons (a few saturated neurons are penalised even when the layer's mean is below the target).
+    Only the excess is penalised, so a layer at or below ``target`` trains as without it. Used by
+    :func:`~snn_motifs.training.fit` (``rate_regularizer=RateRegularizer(...)``), which sums it over the
+    model's spiking layers (output layer included) and adds it to the loss of every batch. TSSL-BP pushes
+    the hidden rate of SC-ML to 0.4-0.5 where the arc-tangent surrogate settles near 0.3 (README,
+    "Accuracy").
+    """
+
+    weight: float = 1.0
+    target: float = 0.2
+    per: str = "layer"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight >= 0):
+            raise ValueError(
+                f"RateRegularizer weight must be a finite number >= 0, got {self.weight!r}; "
+                "use e.g. weight=10 (0 switches the penalty off)"
+            )
+        if not (isinstance(self.target, (int, float)) and 0 <= self.target < 1):
+            raise ValueError(
+                f"RateRegularizer target must be a firing rate in [0, 1) (spikes per neuron and step), "
+                f"got {self.target!r}; use e.g. target=0.2"
+            )
+        if self.per not in ("layer", "neuron"):
+            raise ValueError(f"RateRegularizer per must be 'layer' or 'neuron', got {self.per!r}")
+
+    def __call__(self, spikes: torch.Tensor) -> torch.Tensor:
+        """The penalty of one layer's spikes (any layout whose last axis is the neurons)."""
+        if self.per == "layer":
+            rate = spikes.mean()
+            return self.weight * torch.relu(rate - self.target).square()
+        rates = spikes.reshape(-1, spikes.shape[-1]).mean(0)
+        return self.weight * torch.relu(rates - self.target).square().mean()

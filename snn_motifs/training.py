@@ -26,7 +26,7 @@ from torch import nn
 from ._tensorboard import open_log
 from .datasets import batches
 from .layers import SpikingLayer
-from .losses import count_loss, decode_membrane, kernel_loss, membrane_loss, predict
+from .losses import RateRegularizer, count_loss, decode_membrane, kernel_loss, membrane_loss, predict
 from .readout import MEMBRANE_READOUTS, READOUTS
 
 __all__ = [
@@ -51,6 +51,9 @@ __all__ = [
     "check_loaded",
     "epoch_context",
     "TimeFirstLoader",
+    "clip_weights",
+    "bind_layer_rules",
+    "rate_penalty_tap",
 ]
 
 #: training samples :func:`fit` calibrates the input gain on
@@ -409,6 +412,92 @@ def epoch_context(label: str) -> Iterator[None]:
         ) from exc
 
 
+def _check_weight_clip(weight_clip: float | None) -> None:
+    if weight_clip is not None and not (
+        isinstance(weight_clip, (int, float)) and math.isfinite(weight_clip) and weight_clip > 0
+    ):
+        raise ValueError(
+            f"weight_clip must be a finite number > 0 or None, got {weight_clip!r}; use e.g. weight_clip=4 "
+            "(the TSSL-BP authors' clamp [-4, 4]) or None for no clamp"
+        )
+
+
+def _check_param_groups(model: nn.Module, groups) -> list[dict]:
+    """``groups`` if they are torch parameter groups covering each trainable parameter once, else a
+    ``ValueError`` saying what is wrong."""
+    if not isinstance(groups, (list, tuple)) or not all(
+        isinstance(g, dict) and "params" in g for g in groups
+    ):
+        raise ValueError(
+            "param_groups must be a list of dicts with a 'params' entry (torch's optimiser parameter "
+            f"groups), got {groups!r}"
+        )
+    seen: dict[int, int] = {}
+    for g in groups:
+        for p in g["params"]:
+            seen[id(p)] = seen.get(id(p), 0) + 1
+    ids = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    missing = [n for i, n in ids.items() if i not in seen]
+    twice = [ids.get(i, "?") for i, c in seen.items() if c > 1]
+    if missing or twice:
+        raise ValueError(
+            f"param_groups must cover every trainable parameter exactly once: missing {missing}, "
+            f"repeated {twice}"
+        )
+    return [dict(g, params=list(g["params"])) for g in groups]
+
+
+def bind_layer_rules(model: nn.Module) -> None:
+    """Bind every spiking layer's ``TSSLBP(warmup="layer")`` rule to its layer
+    (:meth:`~snn_motifs.tssl.TSSLBP.bind`); other spike functions are left alone."""
+    for layer in spiking_layers(model).values():
+        rule = getattr(getattr(layer, "neurons", None), "spike_fn", None)
+        if getattr(rule, "warmup", None) == "layer" and hasattr(rule, "bind"):
+            rule.bind(layer)
+
+
+@torch.no_grad()
+def clip_weights(model: nn.Module, bound: float) -> None:
+    """Clamp every trainable parameter whose name ends in ``weight`` (feed-forward, motif and lateral
+    weights; not biases, leaks or gains) to ``[-bound, bound]``, as the TSSL-BP authors do after each
+    optimiser step (``[-4, 4]``)."""
+    for name, p in model.named_parameters():
+        if p.requires_grad and name.endswith("weight"):
+            p.clamp_(-bound, bound)
+
+
+@contextlib.contextmanager
+def rate_penalty_tap(model: nn.Module, regularizer: RateRegularizer | None) -> Iterator[list[torch.Tensor]]:
+    """While inside, every sequence call (``run``) of a spiking layer of ``model`` appends
+    ``regularizer(spikes)`` (attached to the graph) to the yielded list; ``run`` becomes an instance
+    attribute and is restored on exit. With ``regularizer`` None nothing is patched."""
+    penalties: list[torch.Tensor] = []
+    if regularizer is None:
+        yield penalties
+        return
+    saved = []
+
+    def tapped(original):
+        def run(*args, **kwargs):
+            out = original(*args, **kwargs)
+            penalties.append(regularizer(out[0]))
+            return out
+
+        return run
+
+    try:
+        for layer in spiking_layers(model).values():
+            saved.append((layer, layer.__dict__.get("run")))
+            layer.run = tapped(layer.run)
+        yield penalties
+    finally:
+        for layer, own in reversed(saved):
+            if own is None:
+                del layer.__dict__["run"]
+            else:
+                layer.__dict__["run"] = own
+
+
 def train_epoch(
     model: nn.Module,
     x: torch.Tensor | Iterable,
@@ -422,8 +511,11 @@ def train_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     stats: dict | None = None,
     batch_first: bool | None = None,
+    rate_regularizer: RateRegularizer | None = None,
+    weight_clip: float | None = None,
 ) -> float:
-    """One shuffled pass; returns the mean loss. ``model(x [T, B, C]) -> outputs [T, B, classes]``.
+    """One shuffled pass; returns the mean loss (without any rate penalty).
+    ``model(x [T, B, C]) -> outputs [T, B, classes]``.
 
     ``x``/``y`` are sample-first tensors ``[n, T, C]``/``[n]`` (shuffled with ``generator``), or ``x`` is a
     loader and ``y`` None: time-first batches (:func:`snn_motifs.loaders.sequence_loader`) or batch-first
@@ -431,24 +523,36 @@ def train_epoch(
 
     ``scheduler`` is stepped after every optimiser step. If ``stats`` is a dict it receives the epoch's
     mean firing rate per spiking layer (``"rates"``) and the mean gradient norm before clipping,
-    overall (``"grad_norm"``) and per top-level module (``"grad_norms"``).
+    overall (``"grad_norm"``) and per top-level module (``"grad_norms"``), and with ``rate_regularizer`` the
+    mean penalty (``"rate_penalty"``).
+
+    ``rate_regularizer`` (:class:`~snn_motifs.losses.RateRegularizer`) adds its penalty on every spiking
+    layer's spikes to each batch's loss; ``weight_clip`` clamps the weights to ``[-weight_clip,
+    weight_clip]`` after every optimiser step (:func:`clip_weights`).
 
     A NaN or Inf loss (before ``backward``) or gradient (before the optimiser step) raises
     :class:`NonFiniteError` (:func:`check_loss`, :func:`check_gradient`), and so do weights that end the
     epoch non-finite (:func:`check_parameters`).
     """
+    _check_weight_clip(weight_clip)
     model.train()
     inner = getattr(model, "module", model)  # a DistributedDataParallel wrapper's network
     total, count, n_batches = 0.0, 0, 0
+    penalty_total = 0.0
     rates: dict[str, float] = {}
     norms: dict[str, float] = {}
     grad_total = 0.0
     batches_ = _batches(x, y, batch_size, True, generator, shard=True, batch_first=batch_first)
     for batch, (xb, yb) in enumerate(batches_, 1):
         xb, yb = xb.to(device), yb.to(device)
-        loss = loss_fn(model(xb), yb)
+        with rate_penalty_tap(inner, rate_regularizer) as penalties:
+            loss = loss_fn(model(xb), yb)
         value = loss.item()
         check_loss(value, inner, optimizer, xb, batch)
+        if penalties:
+            penalty = torch.stack(penalties).sum()
+            penalty_total += float(penalty.detach())
+            loss = loss + penalty
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stats is not None:
@@ -465,6 +569,8 @@ def train_epoch(
         check_gradient(grad_norm, inner, optimizer, batch)
         grad_total += grad_norm
         optimizer.step()
+        if weight_clip is not None:
+            clip_weights(inner, weight_clip)
         if scheduler is not None:
             scheduler.step()
         total += value * len(yb)
@@ -479,6 +585,8 @@ def train_epoch(
         stats["rates"] = {k: v / n_batches for k, v in rates.items()}
         stats["grad_norms"] = {k: v / n_batches for k, v in norms.items()}
         stats["grad_norm"] = grad_total / n_batches
+        if rate_regularizer is not None:
+            stats["rate_penalty"] = penalty_total / n_batches
     return total / max(count, 1)
 
 
@@ -652,6 +760,9 @@ def fit(
     target_rate: float = 0.05,
     log_dir: str | Path | None = None,
     batch_first: bool | None = None,
+    rate_regularizer: RateRegularizer | None = None,
+    weight_clip: float | None = None,
+    param_groups: list[dict] | None = None,
 ) -> dict:
     """Train on ``data`` with the recommended recipe, test once. ``data`` is a
     :class:`~snn_motifs.datasets.SplitData` of sample-first tensors or a pair ``(train_loader,
@@ -667,6 +778,14 @@ def fit(
     at ``clip_grad``, the model's own readout loss (or ``loss``), and, with ``calibrate`` and a model that
     has an ``input_gain`` buffer, :func:`calibrate_input_gain` to ``target_rate`` on up to 256 training
     samples before training.
+
+    Options off by default: ``rate_regularizer`` (a :class:`~snn_motifs.losses.RateRegularizer`) adds a
+    penalty on spiking layers' firing rates above its target to every batch's loss; ``weight_clip``
+    clamps every ``*weight`` parameter to ``[-weight_clip, weight_clip]`` after each optimiser step (the
+    TSSL-BP authors use 4). README "Accuracy" has what they do for TSSL-BP. ``param_groups`` replaces
+    ``model.parameters()`` by torch's optimiser parameter groups (``[{"params": [...], "lr": ...,
+    "weight_decay": ...}, ...]``; a group without ``lr``/``weight_decay`` gets ``lr``/``weight_decay``);
+    they must cover every trainable parameter of the model exactly once.
 
     Under ``torchrun`` (an initialised ``torch.distributed`` group, gloo on CPU, NCCL on GPU) the training is
     data parallel: every rank takes its slice of each batch (``rank::world``; loaders bring a
@@ -685,13 +804,21 @@ def fit(
     gen = torch.Generator().manual_seed(seed)
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    _check_weight_clip(weight_clip)
+    if rate_regularizer is not None and not isinstance(rate_regularizer, RateRegularizer):
+        raise ValueError(
+            "rate_regularizer must be a snn_motifs.losses.RateRegularizer or None, got "
+            f"{rate_regularizer!r}; use e.g. rate_regularizer=RateRegularizer(weight=10, target=0.2)"
+        )
     model.to(device)
+    bind_layer_rules(model)
     train, test = _train_test(data, batch_first)
     if calibrate and isinstance(getattr(model, "input_gain", None), torch.Tensor):
         calibrate_input_gain(model, _first_samples(train[0], train[1], CALIBRATION_SAMPLES), target_rate)
     n_batches = len(train[0]) if train[1] is None else math.ceil(len(train[0]) / batch_size)
     steps = epochs * n_batches
-    opt, sched = make_optimizer(model.parameters(), lr, steps, weight_decay, schedule)
+    params = model.parameters() if param_groups is None else _check_param_groups(model, param_groups)
+    opt, sched = make_optimizer(params, lr, steps, weight_decay, schedule)
     losses, history = [], []
     rank, world = distributed_info()
     trained = model
@@ -713,6 +840,8 @@ def fit(
                 device,
                 scheduler=sched,
                 stats=stats,
+                rate_regularizer=rate_regularizer,
+                weight_clip=weight_clip,
             )
         losses.append(loss_value)
         stats["loss"] = losses[-1]

@@ -153,7 +153,11 @@ def tssl_delta(
     tssl = q * g_s + theta * (mem * tau_inv * q + leak * silent)
     theta_prev = tssl * spikes + theta * silent * leak
     surrogate = warmup_surrogate(mem - v_threshold, rule.width, rule.exp_clamp)
-    delta = torch.where(psc < rule.warmup_threshold, surrogate * g_s, tssl, out=out)
+    if getattr(rule, "warmup", "neuron") == "layer":  # the authors' older switch: the whole layer at once
+        cold = torch.tensor(rule.layer_rate() < rule.warmup_rate, device=psc.device)
+    else:  # per neuron: not fired recently (own PSC below the threshold)
+        cold = psc < rule.warmup_threshold
+    delta = torch.where(cold, surrogate * g_s, tssl, out=out)
     return delta, theta_prev
 
 
@@ -231,6 +235,12 @@ class TSSLBP(TSSLStateless):
         warmup_threshold: PSC level below which a neuron counts as not recently active and gets the
             warm-up surrogate; 0.25 on our eq-1 PSC equals the authors' ``1/(4 tau_s)`` on theirs.
         check_finite: raise on a NaN/Inf incoming gradient instead of writing NaN into the weights.
+        warmup: ``"neuron"`` (default, the authors' current code): each neuron gets the warm-up
+            surrogate where its own PSC is below ``warmup_threshold``; ``"layer"`` (their older code): the
+            whole layer gets it while the layer's mean firing rate in the forward pass is below
+            ``warmup_rate``, and the TSSL-BP terms otherwise (silent neurons then get no gradient). A
+            ``"layer"`` rule must know its layer (:meth:`bind`; :func:`~snn_motifs.training.fit` binds it).
+        warmup_rate: the layer rate of ``warmup="layer"`` (0.05, the authors' last value; 0.1 before).
 
     Works on every backend: the native one computes the step itself; with snnTorch and Norse the
     simulator's neuron computes the forward pass (under ``no_grad``) and this rule supplies the
@@ -250,12 +260,59 @@ class TSSLBP(TSSLStateless):
         exp_clamp: float = 8.0,
         warmup_threshold: float = 0.25,
         check_finite: bool = True,
+        *,
+        warmup: str = "neuron",
+        warmup_rate: float = 0.05,
     ) -> None:
         super().__init__(bound, width, exp_clamp)
         if not warmup_threshold >= 0:
             raise ValueError(f"warmup_threshold must be >= 0, got {warmup_threshold!r}")
+        if warmup not in ("neuron", "layer"):
+            raise ValueError(
+                f"warmup must be 'neuron' (the authors' current switch, on each neuron's PSC) or 'layer' "
+                f"(their older one, on the layer's mean rate), got {warmup!r}"
+            )
+        if not 0 <= warmup_rate <= 1:
+            raise ValueError(f"warmup_rate must be a firing rate in [0, 1], got {warmup_rate!r}; e.g. 0.05")
         self.warmup_threshold = float(warmup_threshold)
         self.check_finite = bool(check_finite)
+        self.warmup = warmup
+        self.warmup_rate = float(warmup_rate)
+
+    def bind(self, layer) -> TSSLBP:
+        """Give a ``warmup="layer"`` rule the layer whose mean rate (``layer.last_rate``, set by every
+        :meth:`~snn_motifs.layers.SpikingLayer.run`, read when the backward pass runs) switches it;
+        :func:`~snn_motifs.training.fit` binds the rules of the model's layers itself. One rule serves one
+        layer; the eager paths only (not ``compile=True``). Returns ``self``."""
+        import weakref
+
+        if getattr(layer, "compile", False):
+            raise ValueError(
+                "TSSLBP(warmup='layer') runs on the eager paths only; build the layer with compile=False"
+            )
+        bound_to = self._layer() if getattr(self, "_layer", None) is not None else None
+        if bound_to is not None and bound_to is not layer:
+            raise ValueError(
+                "this TSSLBP(warmup='layer') rule is already bound to another layer; give every layer its "
+                "own rule (spike_fn=TSSLBP(warmup='layer') per layer)"
+            )
+        self._layer = weakref.ref(layer)
+        return self
+
+    def layer_rate(self) -> float:
+        """The bound layer's mean firing rate in its last forward pass (``warmup="layer"``)."""
+        layer = self._layer() if getattr(self, "_layer", None) is not None else None
+        if layer is None or layer.last_rate is None:
+            raise RuntimeError(
+                "TSSLBP(warmup='layer') needs its layer's firing rate: call rule.bind(layer) (fit does it) "
+                "and run the layer forward before backward"
+            )
+        return float(layer.last_rate)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_layer", None)  # a weak reference cannot be pickled or deep-copied; bind again
+        return state
 
     @classmethod
     def authors(cls, **kwargs) -> TSSLBP:
