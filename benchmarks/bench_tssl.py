@@ -23,7 +23,9 @@ rewritten after every run and runs already in it are skipped, so an interrupted 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import math
 import statistics
 import time
 import warnings
@@ -63,6 +65,7 @@ NOTES = {
 def variants(tau_syn: float) -> dict[str, dict]:
     """name -> {"model": SCMLClassifier kwargs, "fit": fit kwargs}."""
     rate = RateRegularizer(weight=10.0, target=0.2)
+    neuron30 = RateRegularizer(weight=30.0, target=0.2, per="neuron")
     return {
         "tssl": {"model": {"spike_fn": "tssl"}, "fit": {}},
         "atan": {"model": {}, "fit": {}},
@@ -71,7 +74,44 @@ def variants(tau_syn: float) -> dict[str, dict]:
             "model": {"spike_fn": "tssl"},
             "fit": {"rate_regularizer": RateRegularizer(weight=10.0, target=0.2, per="neuron")},
         },
+        "tssl_rate_w30": {
+            "model": {"spike_fn": "tssl"},
+            "fit": {"rate_regularizer": RateRegularizer(weight=30.0, target=0.2)},
+        },
+        "tssl_rate_t0.15": {
+            "model": {"spike_fn": "tssl"},
+            "fit": {"rate_regularizer": RateRegularizer(weight=10.0, target=0.15)},
+        },
+        "tssl_rate_t0.3": {
+            "model": {"spike_fn": "tssl"},
+            "fit": {"rate_regularizer": RateRegularizer(weight=10.0, target=0.3)},
+        },
+        "tssl_rate_neuron_w30": {
+            "model": {"spike_fn": "tssl"},
+            "fit": {"rate_regularizer": RateRegularizer(weight=30.0, target=0.2, per="neuron")},
+        },
+        "tssl_rate_neuron_t0.15": {
+            "model": {"spike_fn": "tssl"},
+            "fit": {"rate_regularizer": RateRegularizer(weight=10.0, target=0.15, per="neuron")},
+        },
+        "tssl_rate_neuron_w100": {
+            "model": {"spike_fn": "tssl"},
+            "fit": {"rate_regularizer": RateRegularizer(weight=100.0, target=0.2, per="neuron")},
+        },
+        "atan_rate_neuron_w30": {"model": {}, "fit": {"rate_regularizer": neuron30}},
+        # combinations of the settings that helped on their own
+        "tssl_rate_neuron_w30+psc_gain": {
+            "model": {"spike_fn": "tssl"},
+            "fit": {"rate_regularizer": neuron30},
+            "psc_gain": 1.0 / tau_syn,
+        },
+        "tssl_rate_neuron_w30+count": {
+            "model": {"spike_fn": "tssl", "readout": "count"},
+            "fit": {"rate_regularizer": neuron30},
+        },
         "atan_rate": {"model": {}, "fit": {"rate_regularizer": rate}},
+        # diagnostic: the warm-up surrogate everywhere (no spike-timing or intra-neuron term)
+        "tssl_surrogate_only": {"model": {"spike_fn": TSSLBP(warmup_threshold=math.inf)}, "fit": {}},
         "tssl_clip4": {"model": {"spike_fn": "tssl"}, "fit": {"weight_clip": 4.0}},
         "tssl_count": {"model": {"spike_fn": "tssl", "readout": "count"}, "fit": {}},
         "tssl_warmup_layer": {"model": {"spike_fn": TSSLBP(warmup="layer")}, "fit": {}},
@@ -115,18 +155,28 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ti46-root", default=str(DEFAULT_TI46))
     ap.add_argument("--json", default="benchmarks/results/bench_tssl.json")
-    ap.add_argument("--variants", default="all", help="comma-separated subset of the variant names")
+    ap.add_argument(
+        "--variants", default="all", help="comma-separated variant names, 'all', or 'none' (only --merge)"
+    )
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--hidden", type=int, default=200)
     ap.add_argument("--motif", type=int, default=8)
+    ap.add_argument(
+        "--merge",
+        help="comma-separated JSON files of other invocations (disjoint --variants) to merge into --json "
+        "before running; runs already in --json win",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     neuron = NeuronParameters(tau_mem=16.0, tau_syn=8.0)
     table = variants(neuron.tau_syn)
-    names = list(table) if args.variants == "all" else args.variants.split(",")
+    if args.variants in ("all", "none"):
+        names = list(table) if args.variants == "all" else []
+    else:
+        names = args.variants.split(",")
     unknown = sorted(set(names) - set(table))
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; choose from {list(table)}")
@@ -134,8 +184,11 @@ def main(argv=None) -> dict:
     path = Path(args.json)
     results = json.loads(path.read_text()) if path.exists() else {}
     results.setdefault("runs", {})
+    for other in args.merge.split(",") if args.merge else []:
+        for name, entry in json.loads(Path(other).read_text()).get("runs", {}).items():
+            results["runs"].setdefault(name, entry)
     results.update(
-        config={k: v for k, v in vars(args).items() if k not in ("variants", "json")},
+        config={k: v for k, v in vars(args).items() if k not in ("variants", "json", "merge")},
         torch=torch.__version__,
         notes=NOTES,
     )
@@ -147,7 +200,12 @@ def main(argv=None) -> dict:
                 continue
             torch.manual_seed(seed)
             model = SCMLClassifier(
-                data.n_channels, args.hidden, data.n_classes, args.motif, neuron=neuron, **spec["model"]
+                data.n_channels,
+                args.hidden,
+                data.n_classes,
+                args.motif,
+                neuron=neuron,
+                **copy.deepcopy(spec["model"]),
             )
             t0 = time.perf_counter()
             with warnings.catch_warnings():
@@ -163,6 +221,9 @@ def main(argv=None) -> dict:
                 "seconds": time.perf_counter() - t0,
                 "rates_per_epoch": rates,
                 "final_loss": res["train_loss"][-1],
+                "max_abs_weight": max(
+                    float(p.detach().abs().max()) for n, p in model.named_parameters() if n.endswith("weight")
+                ),
             }
             entry["seeds"][str(seed)] = run
             print(
