@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from snn_motifs._optional import require
-from snn_motifs.nir_export import _graph, _graph_dt, _li_nodes, _refuse_li, _skip_targets
+from snn_motifs.nir_graph import as_graph, graph_dt, li_nodes, refuse_li, skip_targets
 from snn_motifs.spikl_ip import SpiKLIP, StockNeuronTarget
 
 __all__ = ["NorseIPTarget", "NorseLI", "is_stock_lif", "spikl_ip_target", "import_norse"]
@@ -106,7 +106,7 @@ def _import_with_li(graph, dt: float) -> nn.Module:
     try:
         from norse.torch.utils.import_nir import _import_norse_module
     except ImportError:
-        _refuse_li(graph, "this Norse", "has no mapping for LI, and its node map cannot be extended")
+        refuse_li(graph, "this Norse", "has no mapping for LI, and its node map cannot be extended")
 
     def model_map(node):
         if isinstance(node, nir.LI):
@@ -133,8 +133,8 @@ def import_norse(graph_or_path, dt: float | None = None) -> nn.Module:
     require("norse", "norse", "importing NIR into Norse")
     from norse.torch import from_nir
 
-    graph = _graph(graph_or_path)
-    joins = _skip_targets(graph)
+    graph = as_graph(graph_or_path)
+    joins = skip_targets(graph)
     if joins:
         raise ValueError(
             f"node(s) {joins} sum two feed-forward inputs (skip connections); Norse 1.1's NIR loader "
@@ -143,7 +143,7 @@ def import_norse(graph_or_path, dt: float | None = None) -> nn.Module:
         )
     with warnings.catch_warnings():  # Norse calls nirtorch.load, which warns about its own deprecation
         warnings.filterwarnings("ignore", "nirtorch.load is being deprecated", DeprecationWarning)
-        dt = _graph_dt(graph, dt)
-        if _li_nodes(graph):
+        dt = graph_dt(graph, dt)
+        if li_nodes(graph):
             return _import_with_li(graph, dt)
         return from_nir(graph, dt=dt)

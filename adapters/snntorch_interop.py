@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from snn_motifs._optional import require
-from snn_motifs.nir_export import (
+from snn_motifs.nir_graph import (
     DEFAULT_DT,
-    _graph,
-    _graph_dt,
-    _has_flat_recurrence,
-    _li_nodes,
-    _refuse_li,
+    as_graph,
+    graph_dt,
+    has_flat_recurrence,
+    li_nodes,
+    refuse_li,
 )
 from snn_motifs.spikl_ip import SpiKLIP, StockNeuronTarget
 
@@ -135,7 +135,7 @@ def _import_with_li(graph, dt: float) -> nn.Module:
     convert = getattr(snn_nir, "_nir_to_snntorch_module", None)
     wrap = getattr(snn_nir, "_replace_rnn_subgraph_with_nirgraph", None)
     if convert is None or wrap is None or not hasattr(nirtorch, "nir_to_torch"):
-        _refuse_li(graph, "this snnTorch", "has no mapping for LI, and its node map cannot be extended")
+        refuse_li(graph, "this snnTorch", "has no mapping for LI, and its node map cannot be extended")
 
     def snntorch_node(node):
         return convert(node, init_hidden=True)
@@ -163,20 +163,20 @@ def import_snntorch(graph_or_path) -> nn.Module:
     require("nirtorch", "nir", "importing NIR into snnTorch")
     from snntorch.import_nir import import_from_nir
 
-    graph = _graph(graph_or_path)
-    dt = _graph_dt(graph, None) if "dt" in (getattr(graph, "metadata", None) or {}) else DEFAULT_DT
+    graph = as_graph(graph_or_path)
+    dt = graph_dt(graph, None) if "dt" in (getattr(graph, "metadata", None) or {}) else DEFAULT_DT
     if not math.isclose(dt, DEFAULT_DT, rel_tol=1e-9):
         raise ValueError(
             f"snnTorch's NIR importer simulates at dt = {DEFAULT_DT} s whatever the graph says, but this "
             f"graph was exported with dt = {dt}; re-export with to_nir(model, dt={DEFAULT_DT})"
         )
-    if _has_flat_recurrence(graph):
+    if has_flat_recurrence(graph):
         raise ValueError(
             "snnTorch's NIR importer routes the input of a flat recurrent edge through W_rec (it computes "
             "lif(W_rec (c + s[t-1])) instead of lif(c + W_rec s[t-1])); export with "
             "to_nir(model, recurrent_subgraphs=True) for snnTorch"
         )
     with contextlib.redirect_stdout(io.StringIO()):
-        if _li_nodes(graph):
+        if li_nodes(graph):
             return _import_with_li(copy.deepcopy(graph), dt)
         return import_from_nir(copy.deepcopy(graph))

@@ -45,7 +45,6 @@ everything that touches a simulator, lives in the adapters package (``snn_motifs
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 
@@ -57,6 +56,7 @@ from ._io import atomic_path
 from ._optional import require
 from .layers import SpikingLayer
 from .models import SCMLClassifier, ScSrSNN
+from .nir_graph import DEFAULT_DT, check_dt, read_nir
 from .readout import LeakyIntegrator
 
 __all__ = [
@@ -69,10 +69,6 @@ __all__ = [
     "import_snntorch",
     "run_imported",
 ]
-
-#: Step length written into the graph. snnTorch 1.0's importer hard-codes ``dt = 1e-4``, so this default
-#: is the only value both importers can read back.
-DEFAULT_DT = 1e-4
 
 #: What we found in the importers; see the README section "NIR export".
 IMPORTER_NOTES = {
@@ -169,16 +165,6 @@ def _recurrent_matrix(layer: SpikingLayer) -> torch.Tensor | None:
     return layer.recurrent_matrix().detach()
 
 
-def _check_dt(dt: float) -> float:
-    try:
-        dt = float(dt)
-    except (TypeError, ValueError):
-        raise TypeError(f"dt must be a number of seconds, got {dt!r}") from None
-    if not math.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt must be finite and > 0 seconds, got {dt!r} (default {DEFAULT_DT})")
-    return dt
-
-
 def _fold_rows(w: torch.Tensor, scale: torch.Tensor, dtype) -> np.ndarray:
     """``diag(scale) @ w`` (or ``scale * w`` for a bias) computed in float64, stored as ``dtype``."""
     w = w.detach().to(torch.float64)
@@ -213,7 +199,7 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
     time, give the class). See the module docstring for the equations.
     """
     nir = require("nir", "nir", "NIR export")
-    dt = _check_dt(dt)
+    dt = check_dt(dt)
     stages = _stages(model)
     nodes: dict = {}
     edges: list[tuple[str, str]] = []
@@ -332,73 +318,6 @@ def export_nir(model: nn.Module, path: str | os.PathLike, dt: float = DEFAULT_DT
     with atomic_path(path) as tmp:  # a crash never leaves half an HDF5 file behind
         nir.write(os.fspath(tmp), graph)
     return graph
-
-
-def read_nir(path: str | os.PathLike):
-    """``nir.read`` with an error that names the file when it is missing or not a NIR file."""
-    nir = require("nir", "nir", "NIR import")
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no NIR file at {path!r}; write one with snn_motifs.export_nir(model, path)")
-    try:
-        return nir.read(path)
-    except Exception as exc:  # h5py raises OSError, nir KeyError/ValueError on partial files
-        raise ValueError(f"{path!r} is not a readable NIR (HDF5) file: {exc}") from exc
-
-
-def _graph(graph_or_path):
-    if isinstance(graph_or_path, (str, os.PathLike)):
-        return read_nir(graph_or_path)
-    return graph_or_path
-
-
-def _graph_dt(graph, dt: float | None) -> float:
-    if dt is not None:
-        return _check_dt(dt)
-    meta = getattr(graph, "metadata", None) or {}
-    if "dt" not in meta:
-        raise ValueError(
-            "this NIR graph does not record its time step (metadata['dt']); pass dt=... explicitly "
-            f"(snn_motifs writes {DEFAULT_DT} by default)"
-        )
-    return _check_dt(float(np.asarray(meta["dt"])))
-
-
-def _has_flat_recurrence(graph) -> bool:
-    edges = set(map(tuple, graph.edges))
-    return any((b, a) in edges for a, b in edges if a != b)
-
-
-def _skip_targets(graph) -> list[str]:
-    """Nodes fed by two or more feed-forward edges (a recurrent ``a <-> b`` pair does not count)."""
-    edges = set(map(tuple, graph.edges))
-    fan_in: dict[str, int] = {}
-    for a, b in edges:
-        if (b, a) not in edges:
-            fan_in[b] = fan_in.get(b, 0) + 1
-    return sorted(k for k, n in fan_in.items() if n > 1)
-
-
-def _li_nodes(graph) -> list[str]:
-    """Names of the ``LI`` nodes (non-spiking leaky integrators), nested ones as 'outer/inner'."""
-    found = []
-    for name, node in graph.nodes.items():
-        if type(node).__name__ == "LI":
-            found.append(name)
-        elif hasattr(node, "nodes") and hasattr(node, "edges"):  # a nested NIRGraph
-            found += [f"{name}/{inner}" for inner in _li_nodes(node)]
-    return sorted(found)
-
-
-def _refuse_li(graph, importer: str, behaviour: str) -> None:
-    """Refuse graphs with an ``LI`` node (a non-spiking readout), for importers that cannot map it."""
-    li = _li_nodes(graph)
-    if li:
-        raise ValueError(
-            f"node(s) {li} are leaky integrators (a non-spiking readout); {importer}'s NIR loader "
-            f"{behaviour}. Import the spiking part only (export model.hidden), or build the model with "
-            "readout='count' for a fully spiking graph"
-        )
 
 
 def import_norse(graph_or_path, dt: float | None = None) -> nn.Module:

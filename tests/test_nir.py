@@ -10,6 +10,7 @@ import torch
 from snn_motifs import SCML, SCMLClassifier, SpikingLinear, build_scsr
 from snn_motifs import nir_export as ne
 from snn_motifs._optional import MissingDependencyError
+from snn_motifs.nir_graph import graph_dt
 
 from .conftest import HAS_NORSE, HAS_SNNTORCH, MIXED_TOPOLOGY, build_layer, drive, needs_norse, needs_snntorch
 
@@ -338,7 +339,7 @@ def test_bad_inputs(tmp_path):
     no_dt = ne.to_nir(layer)
     no_dt.metadata = {}
     with pytest.raises(ValueError, match="does not record its time step"):
-        ne._graph_dt(no_dt, None)
+        graph_dt(no_dt, None)
     with pytest.raises(ValueError, match="3-d tensor"):
         ne.run_imported(torch.nn.Identity(), torch.zeros(4, 3))
 
