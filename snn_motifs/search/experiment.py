@@ -157,9 +157,9 @@ def preflight(cfg: HRMASConfig, data: SplitData, device: str = "cpu") -> None:
     """Refuse, before anything is written or allocated, a config whose network cannot be built on ``data``:
     motif-size options that do not divide ``hidden``, or sizes whose memory estimate exceeds the device's
     memory (:func:`~snn_motifs.search.config.check_memory`)."""
-    from .space import _check_options
+    from .space import check_options
 
-    _check_options(cfg.hidden, cfg.effective_options())
+    check_options(cfg.hidden, cfg.effective_options())
     check_memory(cfg, data.n_channels, data.n_steps, data.n_classes, device)
 
 

@@ -45,13 +45,21 @@ from ..recurrence import block_tridiagonal_index, dense_recurrent_matrix
 from ..topology import EXCITATORY_INPUT, ConnectionType, MotifTopology, check_motif_size
 from .config import HRMASConfig
 
-__all__ = ["MixedMotifLayer", "TYPE_ORDER", "search_network", "arch_parameters", "weight_parameters"]
+__all__ = [
+    "MixedMotifLayer",
+    "TYPE_ORDER",
+    "check_options",
+    "search_network",
+    "arch_parameters",
+    "weight_parameters",
+]
 
 #: order of the type logits in ``alpha^c``
 TYPE_ORDER = (ConnectionType.NONE, ConnectionType.EXCITATORY, ConnectionType.INHIBITORY)
 
 
-def _check_options(n_neurons: int, motif_sizes: Sequence[int]) -> list[int]:
+def check_options(n_neurons: int, motif_sizes: Sequence[int]) -> list[int]:
+    """The motif-size options sorted, each checked to divide ``n_neurons`` (a ValueError names a bad one)."""
     options = list(motif_sizes)
     if not options:
         raise ValueError("motif_sizes is empty: give at least one motif-size option, e.g. [2, 4, 8, 16, 32]")
@@ -92,7 +100,7 @@ class MixedMotifLayer(SpikingLayer):
         weight_init: float | None = None,
         **kwargs,
     ) -> None:
-        options = _check_options(n_neurons, motif_sizes)
+        options = check_options(n_neurons, motif_sizes)
         super().__init__(in_features, n_neurons, **kwargs)
         self.options = options
         self.block = max(options)
