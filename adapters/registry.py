@@ -20,7 +20,6 @@ __all__ = [
     "available_backends",
     "get_adapter",
     "register_backend",
-    "register_interop",
     "spikl_ip_target",
 ]
 
@@ -82,13 +81,6 @@ INTEROP: dict[str, str] = {
     "snntorch": "snn_motifs.adapters.snntorch_interop",
     "norse": "snn_motifs.adapters.norse_interop",
 }
-
-
-def register_interop(package: str, module: str) -> None:
-    """Make neurons whose class comes from ``package`` adaptable by SpiKL-IP through ``module``, which
-    must provide ``spikl_ip_target(neuron, ip) -> target or None``
-    (a :class:`~snn_motifs.spikl_ip.StockNeuronTarget` subclass)."""
-    INTEROP[package] = module
 
 
 def spikl_ip_target(neuron, ip):

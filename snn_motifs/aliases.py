@@ -57,7 +57,6 @@ __all__ = [
     "layer_sizes",
     "LayerOptions",
     "beta_to_tau",
-    "tau_to_beta",
     "SNNTORCH_NEURON_NAMES",
     "NORSE_NEURON_NAMES",
     "INIT_HIDDEN_REFUSED",
@@ -111,11 +110,6 @@ def beta_to_tau(beta: float) -> float:
     if not (isinstance(beta, (int, float)) and math.isfinite(beta) and 0.0 <= beta < 1.0):
         raise ValueError(f"beta must be a number in [0, 1) (the membrane decay per step), got {beta!r}")
     return 1.0 / (1.0 - float(beta))
-
-
-def tau_to_beta(tau_mem: float) -> float:
-    """The papers' ``tau_mem`` as snnTorch's ``beta``: ``1 - 1/tau``."""
-    return 1.0 - 1.0 / float(tau_mem)
 
 
 def layer_sizes(in_features: int | None, n_neurons: int | None, names: dict) -> tuple[int, int]:
