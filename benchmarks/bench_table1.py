@@ -5,6 +5,7 @@ in the same space with the same budget, and the same HRMAS with the arc-tangent 
 dependent split, 3 seeds each, every run a Ray Tune trial.
 
     python benchmarks/bench_table1.py --workers 2                 # all methods, resumes what exists
+    python benchmarks/bench_table1.py --tabulate                  # the JSON from the folders, no runs
     python benchmarks/bench_table1.py --markdown                  # the README table from the JSON
     python benchmarks/bench_table1.py --sequential --only hrmas_tssl/seed0 --device cuda   # one run, no Ray
 
@@ -28,7 +29,7 @@ from pathlib import Path
 import torch
 from _common import DEFAULT_TI46
 
-from snn_motifs._io import read_json, write_json
+from snn_motifs._io import load_torch, read_json, write_json
 from snn_motifs.datasets import load_ti46_alpha
 from snn_motifs.search import load_config, with_ablation
 from snn_motifs.search.trials import run_job, run_trials
@@ -71,6 +72,14 @@ def jobs(args, methods: str | None = None) -> list[tuple[str, int, object, Path,
     return out
 
 
+def _progress(folder: Path) -> str:
+    """How far an unfinished run has got, read from its last checkpoint."""
+    if not (folder / "checkpoint.pt").exists():
+        return "not started (a dense RSNN is written only when it finishes)"
+    state = load_torch(folder / "checkpoint.pt")["state"]
+    return f"{state['phase']}, {state['epoch']} epochs of that phase done"
+
+
 def tabulate(all_jobs, seconds: float) -> dict:
     """Mean, std and best over the finished seeds of every method, and how far each run has got."""
     table: dict = {}
@@ -81,9 +90,7 @@ def tabulate(all_jobs, seconds: float) -> dict:
             res = read_json(path, "result")
             table.setdefault(method, {"name": METHODS[method][0], "runs": []})["runs"].append(res)
         else:
-            history = folder / "history.json"
-            done = len(read_json(history)) if history.exists() else 0
-            progress[f"{method}/seed{seed}"] = f"{done} epochs done" if done else "not started"
+            progress[f"{method}/seed{seed}"] = _progress(folder)
     for entry in table.values():
         accs = [r["test_acc"] for r in entry["runs"]]
         entry.update(seeds=len(accs), mean=statistics.mean(accs), std=statistics.pstdev(accs), best=max(accs))
@@ -144,6 +151,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--only", help="comma-separated method/seedK runs, e.g. hrmas_tssl/seed0")
     ap.add_argument("--sequential", action="store_true", help="run in this process, no Ray")
     ap.add_argument("--markdown", action="store_true", help="print the README table from --json and exit")
+    ap.add_argument(
+        "--tabulate", action="store_true", help="rewrite --json from the run folders as they are (no runs)"
+    )
     args = ap.parse_args(argv)
     if args.markdown:
         res = read_json(args.json, "results")
@@ -151,6 +161,11 @@ def main(argv=None) -> dict:
         return res
     torch.set_num_threads(args.threads)
     all_jobs = jobs(args, ",".join(METHODS))  # the table always covers every method
+    if args.tabulate:
+        res = tabulate(all_jobs, 0.0)
+        write_json(args.json, res)
+        print(markdown(res))
+        return res
     chosen = [j for j in jobs(args) if not args.only or f"{j[0]}/seed{j[1]}" in args.only.split(",")]
     data = load_ti46_alpha(args.ti46_root, "speaker_dependent")
     t0 = time.perf_counter()
