@@ -18,7 +18,7 @@ cp -r .whl/norse /tmp/site/
 export PYTHONPATH=/tmp/site
 ROOT=.t1/ti46_alpha
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > logs/gpu.txt 2>&1
-python3 -c "import torch, snn_motifs, snntorch, norse; print(torch.__version__, torch.cuda.get_device_name())" \
+(cd /tmp && python3 -c "import torch, snn_motifs, snntorch, norse; print(torch.__version__, torch.cuda.get_device_name())") \
     > logs/versions.txt 2>&1
 cat logs/gpu.txt logs/versions.txt
 
