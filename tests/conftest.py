@@ -72,3 +72,12 @@ def tiny_search(**over) -> tuple[HRMASConfig, SplitData]:
     small = dict(hidden=8, motif_sizes=[2, 4], epochs_size=2, epochs_types=1, epochs_retrain=3, batch_size=20)
     neuron = dict(input_gain=1.0, tau_mem=4.0, tau_syn=2.0, tau_cal=4.0)
     return HRMASConfig(**{**small, **neuron, **over}), SplitData(x, y, xt, yt, 2)
+
+
+def strip_seconds(obj):
+    """``obj`` without its wall-clock ``seconds`` entries, at any depth (to compare two runs' JSON)."""
+    if isinstance(obj, dict):
+        return {k: strip_seconds(v) for k, v in obj.items() if k != "seconds"}
+    if isinstance(obj, list):
+        return [strip_seconds(v) for v in obj]
+    return obj

@@ -23,10 +23,10 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     if sys.argv[2:] == ["search"]:
         from snn_motifs.search import HRMASRun
-        from tests.test_search import _tiny
+        from tests.conftest import tiny_search
 
         torch.set_default_dtype(torch.float64)
-        cfg, data = _tiny(None)
+        cfg, data = tiny_search()
         data = data._replace(x_train=data.x_train.double(), x_test=data.x_test.double())
         HRMASRun(cfg, data, out, progress=False, log=lambda s: None, tensorboard=False).run()
         if "WORLD_SIZE" in os.environ:

@@ -20,9 +20,9 @@ from snn_motifs.search import Genotype, HRMASConfig, search_network
 from snn_motifs.search import config as config_module
 from snn_motifs.topology import MotifTopology
 
-from .conftest import spike_task, tiny_search
+from .conftest import spike_task, strip_seconds, tiny_search
 
-_task, _tiny = spike_task, tiny_search
+_task, _tiny, _no_seconds = spike_task, tiny_search, strip_seconds
 
 _REAL_FSYNC = os.fsync
 
@@ -376,14 +376,6 @@ def test_a_full_disk_is_one_line_leaves_whole_files_and_resume_finishes_the_run(
     for name in ("result.json", "history.json", "genotype.json"):
         ref = json.loads((tmp_path / "ref" / "seed0" / name).read_text())
         assert _no_seconds(json.loads((out / "seed0" / name).read_text())) == _no_seconds(ref), name
-
-
-def _no_seconds(obj):
-    if isinstance(obj, dict):
-        return {k: _no_seconds(v) for k, v in obj.items() if k != "seconds"}
-    if isinstance(obj, list):
-        return [_no_seconds(v) for v in obj]
-    return obj
 
 
 def test_export_nir_onto_an_existing_file_or_under_one_is_one_line(tmp_path, capsys):

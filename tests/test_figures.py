@@ -20,12 +20,9 @@ pytest.importorskip("matplotlib")
 
 from snn_motifs import plots, search  # noqa: E402
 
+from .conftest import spike_task  # noqa: E402
 
-def _data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    rates = torch.where(y[:, None, None] == 0, torch.linspace(0.05, 0.6, 6), torch.linspace(0.6, 0.05, 6))
-    return (torch.rand(n, 15, 6, generator=g) < rates).float(), y
+_data = spike_task  # the two-class task: [n, 15, 6] spike trains
 
 
 #: the renderer each figure was drawn with, for the extents of its legends and patches
@@ -199,3 +196,19 @@ def test_motif_legend_names_absent_edges(tmp_path, drawn, v):
     plots.plot_motif(empty, tmp_path / "motif.png", context="HRMAS search on mnist1d, seed 0")
     texts = [t.get_text() for t in drawn["motif.png"].axes[0].texts]
     assert any("every connection is absent" in t for t in texts)
+
+
+def test_motif_figure_is_a_graph_when_small_and_a_map_when_large(tmp_path):
+    pytest.importorskip("matplotlib")
+    from snn_motifs.plots import NODE_LINK_MAX, plot_motif, plot_raster
+
+    g = torch.Generator().manual_seed(0)
+    sizes = {}
+    for v in (4, 32):
+        path = plot_motif(MotifTopology.random(v, g), tmp_path / f"motif{v}.png")
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes[v] = path.stat().st_size
+    assert 4 <= NODE_LINK_MAX < 32
+    raster = plot_raster((torch.rand(40, 16, generator=g) < 0.2).float(), tmp_path / "raster.png")
+    assert raster.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files behind

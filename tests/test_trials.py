@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .test_search import _strip_seconds, _tiny
+from .conftest import strip_seconds, tiny_search
 
 
 def _quiet(data):
@@ -19,7 +19,7 @@ def test_ray_tune_trials_equal_the_sequential_path(tmp_path):
 
     from snn_motifs import search
 
-    cfg, data = _tiny(tmp_path)
+    cfg, data = tiny_search()
     try:
         sequential = search.run(cfg, tmp_path / "seq", seeds=1, ablation="all", **_quiet(data))
         trials = search.run(cfg, tmp_path / "ray", seeds=1, ablation="all", workers=2, **_quiet(data))
@@ -29,7 +29,7 @@ def test_ray_tune_trials_equal_the_sequential_path(tmp_path):
                 for name in ("result.json", "history.json", "genotype.json"):
                     a = json.loads((tmp_path / "seq" / ablation / f"seed{seed}" / name).read_text())
                     b = json.loads((tmp_path / "ray" / ablation / f"seed{seed}" / name).read_text())
-                    assert _strip_seconds(a) == _strip_seconds(b), (ablation, seed, name)
+                    assert strip_seconds(a) == strip_seconds(b), (ablation, seed, name)
             summary = json.loads((tmp_path / "ray" / ablation / "summary.json").read_text())
             assert summary["mean"] == sequential[ablation]["mean"]
         # a resumed driver: finished trials are not re-run (their files stay untouched)
@@ -50,7 +50,7 @@ def test_sweep_with_optuna_and_asha(tmp_path):
 
     from snn_motifs.search.sweep import parse_space, sweep
 
-    cfg, data = _tiny(tmp_path)
+    cfg, data = tiny_search()
     space = {"lr": {"loguniform": [1e-3, 5e-2]}, "arch_lr": {"choice": [0.01, 0.05]}}
     try:
         rows = sweep(cfg, space, 4, tmp_path / "sweep", data=data, workers=2, log=lambda s: None)
