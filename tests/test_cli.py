@@ -12,6 +12,8 @@ import torch
 
 from .conftest import strip_seconds
 
+pytestmark = pytest.mark.slow
+
 
 def test_cli_default_search_and_guards(tmp_path, capsys):
     pytest.importorskip("mnist1d")

@@ -124,6 +124,7 @@ def test_unknown_loss_kind_and_readout():
         fit(SCMLClassifier(8, 16, 2, 4), _data(), 1, schedule="linear")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("job", ["fit", "search"])
 def test_two_processes_under_torchrun_train_what_one_does(tmp_path, job):
     """fit, and a whole HRMAS search (architecture and weight steps, IP window, retraining), under

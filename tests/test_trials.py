@@ -8,6 +8,8 @@ import pytest
 
 from .conftest import strip_seconds, tiny_search
 
+pytestmark = pytest.mark.slow
+
 
 def _quiet(data):
     return dict(data=data, baseline=False, plots=False, progress=False, log=lambda s: None)
