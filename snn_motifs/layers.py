@@ -21,12 +21,42 @@ from torch import nn
 from ._checks import check_positive_int
 from .adapters import get_adapter
 from .aliases import apply_aliases, layer_sizes
-from .compiled_kernel import CompiledMotifSequence, compiler_available
-from .fused_kernel import MotifLIFSequence, supports_fused
+from .fused_kernel import MotifLIFSequence, compiler_available, supports_fused
 from .neuron import LIFState, NeuronModel
-from .recurrence import from_motif_layout, recurrent_current, to_motif_layout
+from .recurrence import recurrent_input, transposed_weights
 
-__all__ = ["SpikingLayer", "SpikingLinear", "Record"]
+__all__ = ["SpikingLayer", "SpikingLinear", "Record", "KERNELS"]
+
+#: the kernel choices of :class:`SpikingLayer` (``kernel=``)
+KERNELS = ("auto", "step", "fused", "compiled")
+
+
+def _deprecated(name: str) -> None:
+    warnings.warn(
+        f"SpikingLayer's {name}= is deprecated; use kernel='auto' | 'step' | 'fused' | 'compiled' "
+        "(fused=False is kernel='step', compile=True is kernel='compiled')",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def _kernel_from_aliases(kernel: str, fused: bool | None, compile: bool | None) -> str:
+    """``kernel`` after the deprecated ``fused``/``compile`` keywords (only values other than their old
+    defaults, ``fused=True`` and ``compile=False``, change anything or warn)."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
+    for name, value in (("fused", fused), ("compile", compile)):
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}; better, use kernel=")
+    wanted = "compiled" if compile else ("step" if fused is False else None)
+    if wanted is None:
+        return kernel
+    if kernel != "auto" and kernel != wanted:
+        raise ValueError(
+            f"kernel={kernel!r} contradicts the deprecated fused={fused}/compile={compile}; give kernel= only"
+        )
+    _deprecated("compile" if compile else "fused")
+    return wanted
 
 
 class Record(NamedTuple):
@@ -77,14 +107,20 @@ class SpikingLayer(nn.Module):
         batch_first: :meth:`run` takes and returns ``[B, T, ...]`` instead of ``[T, B, ...]``.
         check_inputs: validate shapes, dtypes and finiteness on every call (one cheap reduction per
             call); set False (or ``layer.check_inputs = False``) for speed once the pipeline is trusted.
-        fused: let :meth:`run` use the fused sequence kernel when possible (native backend, a
-            :class:`~snn_motifs.surrogate.SurrogateSpike`, no step hooks). Results are identical.
-        compile: use ``torch.compile`` (Inductor: C++/OpenMP on CPU, Triton on GPU). :meth:`run` takes the
-            compiled sequence kernel (:mod:`snn_motifs.compiled_kernel`, ~2x faster than the fused one
-            on CPU) wherever it would take the fused kernel, and the compiled step
-            (``fullgraph=True``) otherwise; the step API compiles each step. Compiled once per shape
-            (seconds to a minute the first time, then cached by torch, also on disk); equal to the eager
-            kernels in float64 (tested). Without a C++ compiler a warning says so and the eager kernels run.
+        kernel: how :meth:`run` and the step API compute (:attr:`supported_kernels` lists what this layer
+            can run): ``"step"``, one step at a time under autograd (any backend, step hooks, snnTorch's
+            and Norse's neurons); ``"fused"``, :meth:`run` through the sequence kernel
+            (:mod:`snn_motifs.fused_kernel`: the native backend's papers' neuron with a
+            :class:`~snn_motifs.surrogate.SurrogateSpike` or TSSL-BP, no step hooks; results identical to
+            the step path); ``"compiled"``, the same kernel through ``torch.compile`` (Inductor: C++/OpenMP
+            on CPU, Triton on GPU; ~2x faster than ``"fused"`` on CPU, equal to it in float64 up to
+            rounding; compiled once per shape, seconds to a minute the first time, then cached by torch,
+            also on disk), and every step of the step API compiled too; ``"auto"`` (default),
+            ``"fused"`` where supported, else ``"step"``, never compiling. An explicit choice the layer
+            cannot run is an error naming why and what to use instead (no silent fallback).
+        fused / compile: deprecated, use ``kernel``: ``fused=False`` is ``kernel="step"``,
+            ``compile=True`` is ``kernel="compiled"`` (where this layer cannot compile, a warning says why
+            and ``"auto"`` runs, as before).
         **names: snnTorch's and Norse's names (:mod:`snn_motifs.aliases` has the table). snnTorch's
             ``beta``, ``threshold``, ``reset_mechanism``, ``reset_delay``, ``learn_beta``,
             ``learn_threshold``, ``graded_spikes_factor`` give snnTorch's Leaky neuron; Norse's ``p``,
@@ -125,8 +161,9 @@ class SpikingLayer(nn.Module):
         bias: bool = False,
         batch_first: bool = False,
         check_inputs: bool = True,
-        fused: bool = True,
-        compile: bool = False,
+        kernel: str = "auto",
+        fused: bool | None = None,
+        compile: bool | None = None,
         **names,
     ) -> None:
         super().__init__()
@@ -141,16 +178,6 @@ class SpikingLayer(nn.Module):
         self.n_neurons = n_neurons
         self.batch_first = batch_first
         self.check_inputs = check_inputs
-        self.fused = fused
-        if compile and not compiler_available():
-            warnings.warn(
-                "compile=True but torch.compile has no C++ compiler here (Inductor needs one, e.g. "
-                "apt install g++); running the eager kernels instead",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            compile = False
-        self.compile = compile
         self.__dict__["_compiled_step"] = None  # built on first use, not a module attribute
         self.fc = nn.Linear(in_features, n_neurons, bias=bias)
         nn.init.kaiming_normal_(self.fc.weight, mode="fan_in", nonlinearity="relu")  # He normal
@@ -161,6 +188,84 @@ class SpikingLayer(nn.Module):
         )
         #: mean firing rate of the last :meth:`run` (a detached scalar tensor; None before the first run)
         self.last_rate: torch.Tensor | None = None
+        self.kernel = _kernel_from_aliases(kernel, fused, compile)
+        if self.kernel == "compiled" and compile is not None and "compiled" not in self.supported_kernels:
+            warnings.warn(  # the deprecated compile=True fell back, with a warning, before kernel= existed
+                f"compile=True but {self._unsupported_reason('compiled')}; running kernel='auto' instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.kernel = "auto"
+        elif self.kernel != "auto":
+            self._check_kernel()
+
+    # -- kernel choice ----------------------------------------------------------------------------
+    @property
+    def supported_kernels(self) -> tuple[str, ...]:
+        """The kernels this layer can run now, from its backend, neuron, spike function, step hooks and
+        this machine (``"compiled"`` needs a C++ compiler on CPU): a subset of :data:`KERNELS`."""
+        return tuple(k for k in KERNELS if k == "auto" or self._unsupported_reason(k) is None)
+
+    def _unsupported_reason(self, kernel: str) -> str | None:
+        """Why this layer cannot run ``kernel`` (None: it can)."""
+        if kernel in ("auto", "step"):
+            return None
+        neurons = self.neurons
+        if not neurons.supports_fused_kernel:
+            return f"the {neurons.backend!r} backend runs its own step (no sequence kernel)"
+        if getattr(neurons, "equations", "hrmas") != "hrmas":
+            return "the sequence kernel runs the papers' neuron only, not snnTorch's or Norse's equations"
+        if neurons.reset_mechanism != "zero":
+            return f"the sequence kernel resets to 0, this neuron resets by {neurons.reset_mechanism!r}"
+        if not supports_fused(neurons.spike_fn):
+            return (
+                f"the sequence kernel needs a closed-form surrogate (snn_motifs.surrogate.SurrogateSpike, "
+                f"e.g. 'atan') or TSSL-BP, got {neurons.spike_fn!r}"
+            )
+        if neurons.has_step_hooks:
+            return "the neurons have step hooks (e.g. SpiKL-IP), which only the step path calls"
+        if kernel == "compiled" and not compiler_available():
+            return "torch.compile has no C++ compiler here (Inductor needs one, e.g. apt install g++)"
+        return None
+
+    def _check_kernel(self) -> None:
+        why = self._unsupported_reason(self.kernel)
+        if why is not None:
+            raise ValueError(
+                f"kernel={self.kernel!r} cannot run on this layer: {why}; use kernel='auto' (the best of "
+                f"{list(self.supported_kernels)}) or one of those"
+            )
+
+    def _active_kernel(self) -> str:
+        """The kernel :meth:`run` takes now: the explicit choice (checked), or ``"auto"``'s pick."""
+        if self.kernel == "auto":
+            return "fused" if self._unsupported_reason("fused") is None else "step"
+        self._check_kernel()  # step hooks attached after construction, for instance
+        return self.kernel
+
+    def _fusable(self) -> bool:
+        """Whether the sequence kernel can run this layer (``"fused"`` in :attr:`supported_kernels`)."""
+        return self._unsupported_reason("fused") is None
+
+    @property
+    def fused(self) -> bool:
+        """Deprecated (use :attr:`kernel`): whether :meth:`run` may take the sequence kernel."""
+        return self.kernel != "step"
+
+    @fused.setter
+    def fused(self, value: bool) -> None:
+        _deprecated("fused")
+        self.kernel = "auto" if value else "step"
+
+    @property
+    def compile(self) -> bool:
+        """Deprecated (use :attr:`kernel`): whether the layer compiles (``kernel == "compiled"``)."""
+        return self.kernel == "compiled"
+
+    @compile.setter
+    def compile(self, value: bool) -> None:
+        _deprecated("compile")
+        self.kernel = "compiled" if value else ("auto" if self.kernel == "compiled" else self.kernel)
 
     def __getstate__(self) -> dict:
         """What ``copy.deepcopy`` and pickle (``torch.save`` of the whole model) copy: everything but the
@@ -320,8 +425,7 @@ class SpikingLayer(nn.Module):
         state, as_membrane = self._state_in(state, x.shape[0], x)
         key = self._weights_key()
         intra, lateral = self._weights_for_step(state, key)
-        ff = to_motif_layout(self.fc(x), self.motif_size)
-        spikes, state = self._step_fn()(ff, state, intra, lateral)
+        spikes, state = self._step_fn()(self.fc(x), state, intra, lateral)
         if not torch.compiler.is_compiling():
             self.__dict__["_step_cache"] = (state.v, key, (intra, lateral))
         out = state.v if as_membrane else state
@@ -334,10 +438,12 @@ class SpikingLayer(nn.Module):
         intra: torch.Tensor | None,
         lateral: torch.Tensor | None,
     ) -> tuple[torch.Tensor, LIFState]:
+        """One step from the feed-forward current ``ff`` ``[B, N]`` and the weights of
+        :func:`~snn_motifs.recurrence.transposed_weights`."""
         if intra is None:  # no recurrence: ff is the whole current
-            return self.neurons.step(from_motif_layout(ff), state)
-        z = to_motif_layout(state.z, self.motif_size)
-        current = from_motif_layout(recurrent_current(z, intra, lateral, out=ff))
+            return self.neurons.step(ff, state)
+        z = state.z.unflatten(-1, (self.n_motifs, self.motif_size))
+        current = ff + recurrent_input(z, intra, lateral).flatten(-2)
         return self.neurons.step(current, state)
 
     # -- sequence API -----------------------------------------------------------------------------
@@ -370,13 +476,12 @@ class SpikingLayer(nn.Module):
         self.neurons.notify_sequence_start()
         intra, lateral = self.recurrent_weights()
         ff = add_extra_current(self.fc(x), extra_current)  # feed-forward hoisted out of the loop
-        if self.fused and self.compile and self._fusable() and not torch.compiler.is_compiling():
-            spikes, mem, psc, state = self._run_compiled(ff, state, intra, lateral, record)
-        elif self.fused and self._fusable():
-            ff = to_motif_layout(ff, self.motif_size)
-            spikes, mem, psc, state = self._run_fused(ff, state, intra, lateral, record)
+        kernel = self._active_kernel()
+        if kernel != "step":
+            compiled = kernel == "compiled" and not torch.compiler.is_compiling()
+            spikes, mem, psc, state = self._run_kernel(ff, state, intra, lateral, record, compiled)
         else:
-            ff = to_motif_layout(ff, self.motif_size)
+            intra, lateral = transposed_weights(intra, lateral)
             spikes, mem, psc, state = self._run_steps(ff, state, intra, lateral, record)
         self.last_rate = spikes.detach().mean()
         if as_membrane:
@@ -389,24 +494,12 @@ class SpikingLayer(nn.Module):
             return spikes, state, Record(mem, psc)
         return spikes, state
 
-    def _fusable(self) -> bool:
-        """The fused kernel reproduces the native backend's papers' neuron (hard reset, eqs 1-4) with a known
-        spike function; snnTorch's and Norse's equations take the step path."""
-        neurons = self.neurons
-        return (
-            neurons.supports_fused_kernel
-            and getattr(neurons, "equations", "hrmas") == "hrmas"
-            and neurons.reset_mechanism == "zero"
-            and supports_fused(neurons.spike_fn)
-            and not neurons.has_step_hooks
-        )
-
-    def _run_compiled(self, ff, state, intra, lateral, record: bool):
-        """The whole sequence through :class:`~snn_motifs.compiled_kernel.CompiledMotifSequence`, in the
-        layer's own layout (``[T, B, N]`` viewed as ``[T, B, M, v]``: no layout copies)."""
+    def _run_kernel(self, ff, state, intra, lateral, record: bool, compiled: bool):
+        """The whole sequence through :class:`~snn_motifs.fused_kernel.MotifLIFSequence`, eager or
+        compiled, in the layer's own layout (``[T, B, N]`` viewed as ``[T, B, M, v]``: no layout copies)."""
         neurons, m, v = self.neurons, self.n_motifs, self.motif_size
         tau_inv = neurons.tau_inv()
-        spikes, v_t, i_t, a_t, mem, psc = CompiledMotifSequence.apply(
+        spikes, v_t, i_t, a_t, mem, psc = MotifLIFSequence.apply(
             ff.unflatten(-1, (m, v)),
             (1.0 - tau_inv).view(m, v),
             tau_inv.view(m, v),
@@ -418,34 +511,13 @@ class SpikingLayer(nn.Module):
             neurons.syn_decay,
             neurons.spike_fn,
             record,
+            compiled,
         )
         spikes = spikes.flatten(-2)
         final = LIFState(v_t.flatten(-2), i_t.flatten(-2), a_t.flatten(-2), spikes[-1])
         if not record:
             return spikes, None, None, final
         return spikes, mem.flatten(-2), psc.flatten(-2), final
-
-    def _run_fused(self, ff, state, intra, lateral, record: bool):
-        neurons, v = self.neurons, self.motif_size
-        tau_inv = neurons.tau_inv()
-        shape = (self.n_motifs, 1, v)
-        spikes, mem, psc, syn = MotifLIFSequence.apply(
-            ff,
-            (1.0 - tau_inv).view(shape),
-            tau_inv.view(shape),
-            neurons.gain().view(shape),
-            intra,
-            lateral,
-            *(to_motif_layout(s, v) for s in (state.v, state.i, state.a, state.z)),
-            neurons.v_threshold,
-            neurons.syn_decay,
-            neurons.spike_fn,
-        )
-        final = LIFState(*(from_motif_layout(t) for t in (mem[-1], syn, psc[-1], spikes[-1])))
-        spikes = from_motif_layout(spikes)
-        if not record:  # skip two [T, B, N] layout copies nobody asked for
-            return spikes, None, None, final
-        return spikes, from_motif_layout(mem), from_motif_layout(psc), final
 
     def _weights_key(self) -> tuple:
         return torch.is_grad_enabled(), tuple(p._version for p in self.parameters())
@@ -463,11 +535,11 @@ class SpikingLayer(nn.Module):
             and cache[1] == key
         ):
             return cache[2]
-        return self.recurrent_weights()
+        return transposed_weights(*self.recurrent_weights())
 
     def _step_fn(self):
-        """The step: eager, or compiled once (``compile=True``)."""
-        if not self.compile:
+        """The step: eager, or compiled once (``kernel="compiled"``)."""
+        if self.kernel != "compiled":
             return self._step
         if self.__dict__.get("_compiled_step") is None:
             self.__dict__["_compiled_step"] = torch.compile(self._step, fullgraph=True, dynamic=False)
@@ -491,7 +563,11 @@ class SpikingLayer(nn.Module):
         return f"in_features={self.in_features}, n_neurons={self.n_neurons}, backend={self.backend!r}"
 
     def __setstate__(self, state: dict) -> None:
-        """Restore a copy or pickle; layers saved before ``output`` existed get its default."""
+        """Restore a copy or pickle; layers saved before ``output`` or ``kernel`` existed get their default
+        (``kernel`` from the old ``fused``/``compile`` booleans)."""
+        if "kernel" not in state:  # saved before kernel= (fused/compile booleans)
+            fused, compile = state.pop("fused", True), state.pop("compile", False)
+            state["kernel"] = "compiled" if compile else ("auto" if fused else "step")
         super().__setstate__(state)
         self.__dict__.setdefault("output", False)
 

@@ -7,13 +7,16 @@ recurrent current into neuron ``(k, p)`` is::
 
     r[k, p] = sum_q intra[k, p, q] s[k, q] + lateral[0, k, p] s[k-1, p] + lateral[1, k, p] s[k+1, p]
 
-computed as one batched matmul over the motifs plus two shifted multiply-adds: ``O(B N v)`` work and
-``O(N v)`` memory. The dense ``N x N`` matrix (:func:`dense_recurrent_matrix`) is only for plots and tests.
+computed as one batched matmul over the motifs plus two shifted multiply-adds (:func:`recurrent_input`,
+its transpose :func:`recurrent_input_t`, written once here for the step path and the sequence kernels):
+``O(B N v)`` work and ``O(N v)`` memory. Activity is ``[B, M, v]``, the neuron axis of ``[B, N]`` viewed
+as motifs (no copy). The dense ``N x N`` matrix (:func:`dense_recurrent_matrix`) is only for plots and tests.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .topology import ConnectionType, MotifTopology
 
@@ -23,8 +26,13 @@ __all__ = [
     "signed_from_masks",
     "lateral_types",
     "signed_weights",
-    "add_recurrent_",
-    "add_recurrent_t_",
+    "UNROLL_MAX",
+    "block_matvec",
+    "block_outer",
+    "transposed_weights",
+    "recurrent_input",
+    "recurrent_input_t",
+    "add_weight_grads",
     "recurrent_current",
     "recurrent_current_t",
     "dense_recurrent_matrix",
@@ -89,7 +97,7 @@ def effective_weights(
 
 
 def to_motif_layout(x: torch.Tensor, motif_size: int) -> torch.Tensor:
-    """``[..., B, N]`` -> ``[..., M, B, v]`` (contiguous), the layout the batched matmul wants."""
+    """``[..., B, N]`` -> ``[..., M, B, v]`` (contiguous), the layout of :func:`recurrent_current`."""
     *lead, b, n = x.shape
     m = n // motif_size
     return x.reshape(*lead, b, m, motif_size).transpose(-3, -2).contiguous()
@@ -101,67 +109,129 @@ def from_motif_layout(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(-3, -2).reshape(*lead, b, m * v)
 
 
-def add_recurrent_(
-    out: torch.Tensor, s: torch.Tensor, intra: torch.Tensor | None, lateral: torch.Tensor | None
-) -> torch.Tensor:
-    """In place: ``out += W s`` for activity ``s`` in motif layout ``[M, B, v]`` (``s[t-1]``: one-step delay).
+#: motif sizes up to this are multiplied out term by term inside a compiled graph (see :func:`block_matvec`)
+UNROLL_MAX = 32
 
-    Args:
-        out: ``[M, B, v]`` tensor the recurrent current is added to (e.g. the feed-forward current).
-        s: presynaptic spikes or PSCs ``[M, B, v]``.
-        intra: signed intra weights ``[M, v, v]`` ``[motif, post, pre]``.
-        lateral: signed lateral weights ``[2, M, v]``, or None when the topology has no lateral edges.
-    """
-    if intra is None:  # no recurrence
-        return out
-    if intra.shape[-1] == 1:  # self-recurrence (eq 8): a per-neuron scale, no matmul
-        out.addcmul_(s, intra.view(intra.shape[0], 1, 1))
-    else:
-        out.baddbmm_(s, intra.transpose(1, 2))
-    if lateral is not None and s.shape[0] > 1:
-        if lateral.dim() == 4:  # full off-diagonal blocks [2, M, v, v] (the HRMAS mixed op)
-            out[1:].baddbmm_(s[:-1], lateral[0, 1:].transpose(1, 2))
-            out[:-1].baddbmm_(s[1:], lateral[1, :-1].transpose(1, 2))
+
+def block_matvec(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``r[..., m, j] = sum_i z[..., m, i] w[m, i, j]`` for ``z`` ``[B, M, v]`` and ``w`` ``[M, v, v]``.
+
+    Eagerly one batched matmul over the motifs. Inside a ``torch.compile`` graph small motifs are
+    multiplied out as ``v`` broadcast multiply-adds of the rows ``w[:, i]`` (``w`` contiguous over ``j``):
+    a pointwise expression the compiler vectorises over ``j`` and fuses with the neuron update (a reduction
+    over ``i`` would cost a horizontal vector sum per neuron); larger blocks stay a batched matmul."""
+    v = w.shape[-2]
+    if v > UNROLL_MAX or not torch.compiler.is_compiling():
+        return torch.einsum("bmi,mij->bmj", z, w)
+    r = z[..., 0:1] * w[:, 0]
+    for i in range(1, v):
+        r = r + z[..., i : i + 1] * w[:, i]
+    return r
+
+
+def block_outer(g: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``sum_b g[b, m, p] s[b, m, q]`` -> ``[M, p, q]``: the gradient of :func:`block_matvec`'s weights
+    over the batch (a batched matmul eagerly, a pointwise product and sum inside a compiled graph)."""
+    if g.shape[-1] > UNROLL_MAX or not torch.compiler.is_compiling():
+        return torch.einsum("bmp,bmq->mpq", g, s)
+    return (g.unsqueeze(-1) * s.unsqueeze(-2)).sum(0)
+
+
+def _pad_motifs(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """Zero-pad the motif axis (dim -2) of ``[..., M-1, v]`` to ``[..., M, v]``."""
+    return F.pad(x, (0, 0, before, after))
+
+
+def transposed_weights(
+    intra: torch.Tensor | None, lateral: torch.Tensor | None
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``[motif, pre, post]`` copies of ``[motif, post, pre]`` weights (per-neuron lateral weights need
+    none): what :func:`recurrent_input` takes, made once per sequence."""
+    intra_t = None if intra is None else intra.transpose(-1, -2).contiguous()
+    lateral_t = lateral
+    if lateral is not None and lateral.dim() == 4:
+        lateral_t = lateral.transpose(-1, -2).contiguous()
+    return intra_t, lateral_t
+
+
+def recurrent_input(
+    z: torch.Tensor, intra_t: torch.Tensor | None, lateral_t: torch.Tensor | None
+) -> torch.Tensor:
+    """``W s``: the recurrent current (eq 15) for activity ``z`` ``[B, M, v]`` (the neuron axis of
+    ``[B, N]`` viewed as motifs), from :func:`transposed_weights`.
+
+    ``r[k, p] = sum_q intra[k, p, q] z[k, q] + lateral[0, k, p] z[k-1, p] + lateral[1, k, p] z[k+1, p]``
+    (module docstring); full off-diagonal blocks ``[2, M, v, v]`` (the HRMAS mixed op) are block matvecs
+    too. The one implementation of ``W s``: the step path, the kernels' chunks and the tests use it."""
+    if intra_t is None:  # no recurrence
+        return torch.zeros_like(z)
+    r = block_matvec(z, intra_t)
+    if lateral_t is not None and z.shape[-2] > 1:
+        if lateral_t.dim() == 4:  # full off-diagonal blocks (the HRMAS mixed op)
+            left = block_matvec(z[:, :-1], lateral_t[0, 1:])
+            right = block_matvec(z[:, 1:], lateral_t[1, :-1])
         else:
-            out[1:].addcmul_(lateral[0, 1:].unsqueeze(1), s[:-1])
-            out[:-1].addcmul_(lateral[1, :-1].unsqueeze(1), s[1:])
-    return out
+            left = lateral_t[0, 1:] * z[:, :-1]
+            right = lateral_t[1, :-1] * z[:, 1:]
+        r = r + _pad_motifs(left, 1, 0) + _pad_motifs(right, 0, 1)
+    return r
 
 
-def add_recurrent_t_(
-    out: torch.Tensor, g: torch.Tensor, intra: torch.Tensor | None, lateral: torch.Tensor | None
+def recurrent_input_t(
+    g: torch.Tensor, intra: torch.Tensor | None, lateral: torch.Tensor | None
 ) -> torch.Tensor:
-    """In place: ``out += W^T g``, the transpose of :func:`add_recurrent_` (the backward pass)."""
+    """``W^T g``, the transpose of :func:`recurrent_input` (the backward pass), from the weights as
+    stored (``[motif, post, pre]``); ``g`` ``[B, M, v]``."""
     if intra is None:
-        return out
-    if intra.shape[-1] == 1:
-        out.addcmul_(g, intra.view(intra.shape[0], 1, 1))
-    else:
-        out.baddbmm_(g, intra)
-    if lateral is not None and g.shape[0] > 1:
+        return torch.zeros_like(g)
+    r = block_matvec(g, intra)
+    if lateral is not None and g.shape[-2] > 1:
         if lateral.dim() == 4:
-            out[:-1].baddbmm_(g[1:], lateral[0, 1:])
-            out[1:].baddbmm_(g[:-1], lateral[1, :-1])
+            to_left = block_matvec(g[:, 1:], lateral[0, 1:])
+            to_right = block_matvec(g[:, :-1], lateral[1, :-1])
         else:
-            out[:-1].addcmul_(lateral[0, 1:].unsqueeze(1), g[1:])
-            out[1:].addcmul_(lateral[1, :-1].unsqueeze(1), g[:-1])
-    return out
+            to_left = lateral[0, 1:] * g[:, 1:]
+            to_right = lateral[1, :-1] * g[:, :-1]
+        r = r + _pad_motifs(to_left, 0, 1) + _pad_motifs(to_right, 1, 0)
+    return r
+
+
+def add_weight_grads(
+    grads: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None],
+    g: torch.Tensor,
+    s: torch.Tensor,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Accumulate the weight gradients of one :func:`recurrent_input` ``r = W s``, given ``g = dL/dr``
+    and ``s`` (``[B, M, v]``), into ``grads = (intra, lateral_left, lateral_right)`` (None: not needed).
+    Intra ``[M, v, v]``; lateral rows ``[M, v]`` per neuron or ``[M, v, v]`` full blocks, the edges off
+    the layer's ends left at zero."""
+    g_intra, g_left, g_right = grads
+    if g_intra is not None:
+        g_intra = g_intra + block_outer(g, s)
+    if g_left is not None and s.shape[-2] > 1:
+        if g_left.dim() == 3:  # full blocks [M, v, v]
+            g_left = g_left + F.pad(block_outer(g[:, 1:], s[:, :-1]), (0, 0, 0, 0, 1, 0))
+            g_right = g_right + F.pad(block_outer(g[:, :-1], s[:, 1:]), (0, 0, 0, 0, 0, 1))
+        else:
+            g_left = g_left + _pad_motifs((g[:, 1:] * s[:, :-1]).sum(0), 1, 0)
+            g_right = g_right + _pad_motifs((g[:, :-1] * s[:, 1:]).sum(0), 0, 1)
+    return g_intra, g_left, g_right
 
 
 def recurrent_current(
-    s: torch.Tensor, intra: torch.Tensor, lateral: torch.Tensor | None, out: torch.Tensor | None = None
+    s: torch.Tensor, intra: torch.Tensor | None, lateral: torch.Tensor | None
 ) -> torch.Tensor:
-    """``out + W s`` (or ``W s``) as a new tensor; see :func:`add_recurrent_`. Differentiable."""
-    base = torch.zeros_like(s) if out is None else out.clone()
-    return add_recurrent_(base, s, intra, lateral)
+    """``W s`` for activity in the motif-first layout ``[M, B, v]`` (:func:`to_motif_layout`), with the
+    weights as stored: :func:`recurrent_input` for plots, metrics and tests. Differentiable."""
+    r = recurrent_input(s.transpose(0, 1), *transposed_weights(intra, lateral))
+    return r.transpose(0, 1)
 
 
 def recurrent_current_t(
-    g: torch.Tensor, intra: torch.Tensor, lateral: torch.Tensor | None, out: torch.Tensor | None = None
+    g: torch.Tensor, intra: torch.Tensor | None, lateral: torch.Tensor | None
 ) -> torch.Tensor:
-    """``out + W^T g`` (or ``W^T g``) as a new tensor; see :func:`add_recurrent_t_`."""
-    base = torch.zeros_like(g) if out is None else out.clone()
-    return add_recurrent_t_(base, g, intra, lateral)
+    """``W^T g`` in the motif-first layout ``[M, B, v]``: :func:`recurrent_input_t`."""
+    return recurrent_input_t(g.transpose(0, 1), intra, lateral).transpose(0, 1)
 
 
 def dense_recurrent_matrix(intra: torch.Tensor, lateral: torch.Tensor | None) -> torch.Tensor:

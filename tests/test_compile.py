@@ -48,13 +48,13 @@ def test_compiled_equals_eager(path):
 
 
 def test_compiled_step_api_equals_eager_in_float64():
-    """``SCML(..., compile=True)`` in the step API: every step compiled (fullgraph); spikes identical and
+    """``SCML(..., kernel="compiled")`` in the step API: every step compiled (fullgraph); spikes identical and
     gradients within 1e-6 of the eager step path in float64."""
     torch._dynamo.reset()
     torch.manual_seed(0)
     topology = MotifTopology(2, [["e", "i"], ["n", "f"]], [["e", "i"], ["i", "e"]])
     eager = SCML(5, 8, topology=topology).double()
-    compiled = SCML(5, 8, topology=topology, compile=True).double()
+    compiled = SCML(5, 8, topology=topology, kernel="compiled").double()
     compiled.load_state_dict(eager.state_dict())
     x = torch.rand(6, 3, 5, dtype=torch.float64) * 3
     outs, grads = [], []
