@@ -288,3 +288,23 @@ def test_norse_copy_with_an_anonymous_spike_function(how):
     with torch.no_grad():
         assert_same_behaviour(layer, clone, x)
         assert_same_behaviour(clone, layer, x)  # both stay usable, in either order
+
+
+def test_a_state_dict_saved_before_issue_26_loads():
+    """The key layout of a state_dict written by the code before issue 26 (``tests/data``, made at commit
+    3b749b1: ``intra_weight``, ``lateral_weight``, the topology, ``fc.weight``, ``neurons.tau_mem``,
+    ``neurons.resistance``) loads strictly and gives the spikes and membranes it gave then, on each kernel."""
+    from pathlib import Path
+
+    from snn_motifs import NeuronParameters
+
+    blob = torch.load(Path(__file__).parent / "data" / "scml_state_dict_3b749b1.pt", weights_only=True)
+    saved = blob["state_dict"]
+    topology = MotifTopology(2, saved["topology_intra"], saved["topology_lateral"])
+    neuron = NeuronParameters(tau_mem=4.0, tau_syn=2.0)
+    for kernel in ("step", "fused"):
+        layer = SCML(3, 8, topology=topology, neuron=neuron, learn_leak=True, learn_gain=True, kernel=kernel)
+        layer.load_state_dict(saved, strict=True)
+        spikes, state = layer.run(blob["x"])
+        assert torch.equal(spikes, blob["spikes"]) and blob["spikes"].sum() > 0, kernel
+        torch.testing.assert_close(state.v, blob["mem"], rtol=1e-6, atol=1e-7)
