@@ -110,7 +110,7 @@ def forward_chunk(
     of the sequence's buffers) and returns the state after the last step."""
     records: tuple[list[torch.Tensor], ...] = ([], [], [], [], [])
     for k in range(x.shape[0]):
-        c = x[k] + recurrent_input(z, intra_t, lateral_t)
+        c = x[k] if intra_t is None else x[k] + recurrent_input(z, intra_t, lateral_t)
         syn = synaptic_current(i, resistance, c)
         p = membrane_update(syn, v, leak, tau_inv)
         fired = p > v_threshold
@@ -168,7 +168,7 @@ def backward_chunk(
             u_prev = pre[k - 1] * (1.0 - spikes[k - 1]) if k > 0 else u_before
         if g_pscs is not None:
             a_bar = g_pscs[k] + syn_decay * a_bar
-        s_bar = a_bar + recurrent_input_t(c_bar, intra, lateral)
+        s_bar = a_bar if intra is None else a_bar + recurrent_input_t(c_bar, intra, lateral)
         if g_spikes is not None:
             s_bar = g_spikes[k] + s_bar
         if tssl:  # p_bar is TSSL-BP's delta, the carry its theta (snn_motifs.tssl)
