@@ -11,6 +11,8 @@ Per step ``t``, for input ``x[t]`` ``[B, F]``::
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import NamedTuple
@@ -32,11 +34,19 @@ KERNELS = ("auto", "step", "fused", "compiled")
 
 
 def _deprecated(name: str) -> None:
+    """Warn that ``name`` is deprecated, attributed to the first caller outside this package (and outside
+    ``nn.Module.__setattr__``, through which an attribute assignment reaches the setter)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(0), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    if frame is not None and frame.f_code.co_filename == sys.modules[nn.Module.__module__].__file__:
+        frame, level = frame.f_back, level + 1
     warnings.warn(
         f"SpikingLayer's {name}= is deprecated; use kernel='auto' | 'step' | 'fused' | 'compiled' "
         "(fused=False is kernel='step', compile=True is kernel='compiled')",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=level,
     )
 
 
