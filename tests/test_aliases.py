@@ -36,6 +36,7 @@ def test_snntorch_names_reproduce_snn_leaky():
     assert torch.equal(layer.beta, torch.full((20,), beta)) and float(layer.threshold) == threshold
 
 
+@pytest.mark.slow
 def test_norse_method_names_are_norse_superspike():
     norse_threshold = pytest.importorskip("norse.torch.functional.threshold")
     fn = resolve_spike_fn("superspike")

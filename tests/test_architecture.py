@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import snn_motifs
 
 CORE = Path(snn_motifs.__file__).parent
@@ -53,6 +55,7 @@ def test_no_core_file_imports_a_simulator():
         assert stmt not in text, stmt
 
 
+@pytest.mark.slow
 def test_core_runs_with_simulators_unimportable():
     code = """
 import importlib, pkgutil, sys

@@ -121,6 +121,7 @@ def test_missing_optional_package_names_the_extra(monkeypatch, backend, extra, m
         SCML(3, 8, 2, backend=backend)
 
 
+@pytest.mark.slow
 def test_core_imports_without_optional_packages():
     import subprocess
 

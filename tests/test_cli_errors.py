@@ -346,6 +346,7 @@ def _disk_full_after(monkeypatch, writes: int) -> None:
     monkeypatch.setattr(_io.os, "fsync", fsync)
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_leaves_whole_files_and_resume_finishes_the_run(
     tmp_path, capsys, monkeypatch, tiny_cli
 ):
@@ -415,6 +416,7 @@ CTRL_C_IN_BASELINE = """
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_dense_baseline_is_one_line_exit_130_and_resume_finishes(
     tmp_path, capsys, tiny_cli
 ):

@@ -7,6 +7,8 @@ import torch
 
 from snn_motifs import SCML, MotifTopology
 
+pytestmark = pytest.mark.slow
+
 
 def _layer() -> SCML:
     torch.manual_seed(0)

@@ -142,6 +142,7 @@ def test_bad_cost_settings_are_refused(key, value, match):
         HRMASConfig(**{key: value})
 
 
+@pytest.mark.slow
 def test_a_run_records_the_expected_cost_and_the_measured_cost(tmp_path):
     from snn_motifs.search import run
 
@@ -160,6 +161,7 @@ def test_a_run_records_the_expected_cost_and_the_measured_cost(tmp_path):
     assert summary["dense_baseline"]["cost"] == dense["cost"]
 
 
+@pytest.mark.slow
 def test_lambda_10_on_the_main_job_chooses_a_smaller_motif(tmp_path):
     """The main job's search phases (mnist1d_default, full data) with cost_weight = 10."""
     pytest.importorskip("mnist1d")

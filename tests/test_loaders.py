@@ -30,6 +30,7 @@ def test_collate_pads_and_stacks_time_first():
         time_first_collate([(torch.ones(3, 2), 0), (torch.ones(3, 4), 1)])
 
 
+@pytest.mark.slow
 def test_fit_takes_dataloaders_and_learns():
     """The same task through (train_loader, test_loader), with a sampler-driven shuffle and workers."""
     data = _data()
@@ -45,6 +46,7 @@ def test_fit_takes_dataloaders_and_learns():
     assert all(torch.equal(a[0], b[0]) for a, b in zip(workers, test, strict=False))
 
 
+@pytest.mark.slow
 def test_named_datasets(tmp_path):
     root = _fake_ti46(tmp_path)
     train = sequence_dataset("ti46_alpha", root=root)

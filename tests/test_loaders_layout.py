@@ -33,6 +33,7 @@ def _ours(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> DataLoader:
     return sequence_loader(SequenceDataset(x, y), batch_size)
 
 
+@pytest.mark.slow
 def test_stock_batch_first_loader_trains_as_the_time_first_one():
     """The issue: fit(model, (DataLoader(TensorDataset(x, y)), ...)) failed with 'labels must be [B] = [T]'.
     Now a stock batch-first loader and our time-first loader over the same samples, in the same order,

@@ -129,6 +129,7 @@ def test_real_ti46_alpha_splits():
     assert set(sd.y_test.tolist()) == set(range(26))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("mnist1d") is None, reason="mnist1d not installed")
 def test_mnist1d_generated_locally():
     sd = datasets.load_mnist1d(channels=8)

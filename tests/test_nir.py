@@ -463,6 +463,7 @@ def test_default_classifier_with_membrane_readout_reimports(tmp_path, importer, 
     _check_reimport(model, tmp_path / "m.nir", drive(steps=60, batch=6), importer, spiking, li)
 
 
+@pytest.mark.slow
 def test_cli_export_of_a_search_run_reimports(tmp_path, capsys):
     """The main job's flow in small: a search (one epoch per phase) with the default readout "mean" and with
     "max", ``snn-motifs export-nir --run <seed folder>``, re-import, the same hidden spikes, membranes and

@@ -16,6 +16,7 @@ def test_the_readme_has_python_blocks():
     assert len(BLOCKS) >= 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(BLOCKS)), ids=lambda i: f"block{i}")
 def test_readme_block_runs_as_written(index, tmp_path, monkeypatch):
     pytest.importorskip("snntorch")

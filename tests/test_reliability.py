@@ -114,6 +114,7 @@ FIRST_RUN = """
 """
 
 
+@pytest.mark.slow
 @POSIX
 def test_a_second_run_on_a_busy_folder_is_refused_and_the_first_runs_temp_file_survives(
     tmp_path, monkeypatch, capsys
@@ -213,6 +214,7 @@ def test_only_rank_0_takes_the_lock_under_torchrun(tmp_path, monkeypatch):
         experiment.run(cfg, tmp_path / "exp", data=data, baseline=False, plots=False, progress=False)
 
 
+@pytest.mark.slow
 def test_a_sweep_into_a_busy_folder_is_refused_before_ray_starts(tmp_path):
     """``snn-motifs sweep`` writes its folder too (sweep.json, ray/): a second one on it is refused."""
     pytest.importorskip("ray.tune")
@@ -402,6 +404,7 @@ HALF_WRITE = """
 """
 
 
+@pytest.mark.slow
 @POSIX
 @pytest.mark.parametrize("mode", ["killed", "raised"])
 def test_a_writer_stopped_mid_write_leaves_the_previous_file_intact(tmp_path, mode):
@@ -582,6 +585,7 @@ def _ray():
     return ray
 
 
+@pytest.mark.slow
 def test_the_ray_path_writes_the_summary_of_the_sequential_path(tmp_path):
     """Item 4: the Ray path trained the dense baseline in the driver at the default thread count, so its
     summary differed from a 1-thread sequential run. Now every trial and the dense baseline (a Ray trial
@@ -645,6 +649,7 @@ def _with_callback(monkeypatch, callback) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_killed_trial_worker_restarts_from_its_checkpoint_and_the_run_completes(tmp_path, monkeypatch):
     """Item 3: a trial whose worker was killed used to end the driver (exit status 1, a 162-line traceback
     ending 'The actor died unexpectedly before finishing this task'). Now Tune restarts it (FailureConfig,
@@ -693,6 +698,7 @@ CLI_ON_SAVED_DATA = """
 """
 
 
+@pytest.mark.slow
 def test_a_trial_that_fails_every_time_is_one_cli_line(tmp_path):
     """Item 3: a trial failing at every attempt (here: a learning rate that diverges in the first epoch)
     ends the CLI with one line (which trial, how many attempts, the last error's first line, what to do)
