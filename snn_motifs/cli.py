@@ -160,7 +160,7 @@ def cmd_plot(args) -> int:
     if not run.is_dir():
         raise FileNotFoundError(f"no run folder {run}; give a folder written by 'snn-motifs search'")
     require("matplotlib", "all", "figures (snn-motifs plot)")
-    from .plots import plot_run
+    from .search.figures import plot_run
 
     folders = [run, *sorted(p for p in run.iterdir() if p.is_dir() and (p / "config.json").is_file())]
     written = [path for folder in folders if folder.name != "no_ip" for path in plot_run(folder)]

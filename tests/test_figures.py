@@ -19,6 +19,7 @@ from snn_motifs.search import HRMASConfig
 pytest.importorskip("matplotlib")
 
 from snn_motifs import plots, search  # noqa: E402
+from snn_motifs.search import figures as run_figures  # noqa: E402  (the module)
 
 from .conftest import spike_task  # noqa: E402
 
@@ -114,7 +115,7 @@ def _assert_readable(fig, name: str) -> None:
 
 def test_plot_run_draws_every_figure_readably(run_folder, drawn):
     out, data = run_folder
-    written = plots.plot_run(out, data=data)
+    written = run_figures.plot_run(out, data=data)
     names = {p.name for p in written}
     assert names == {"motif.png", "weights.png", "alpha.png", "raster.png", "validation.png", "result.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)

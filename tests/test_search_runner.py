@@ -96,7 +96,8 @@ class _Payload:
 
 def test_pickle_payloads_are_refused_not_run(tmp_path, capsys):
     """Every load path (search resume, evaluate/export of a trained model, plots) uses weights_only=True."""
-    from snn_motifs import cli, plots
+    from snn_motifs import cli
+    from snn_motifs.search import figures
 
     marker = tmp_path / "pwned"
     cfg, data = tiny_search()
@@ -118,5 +119,5 @@ def test_pickle_payloads_are_refused_not_run(tmp_path, capsys):
     genotype.to_json(run_dir / "genotype.json")
     pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match="would run code"):
-        plots.plot_run(tmp_path)
+        figures.plot_run(tmp_path)
     assert not marker.exists()

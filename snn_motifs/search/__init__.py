@@ -10,7 +10,11 @@ Figure 4), as a package whose modules follow the data:
 :mod:`.retrain`           genotype -> SC-ML classifier -> retrained and tested; trained models on disk
 :mod:`.baselines`         random search, the ablations, the dense RSNN
 :mod:`.runner`            one seed end to end, checkpoint/resume, progress, results
-:mod:`.experiment`        :func:`run`: seeds, the no-IP comparison, the dense baseline, summary, figures
+:mod:`.cost`              the expected cost of the relaxation and the cost term of the architecture loss
+:mod:`.experiment`        :func:`run`: seeds, the no-IP comparison, the dense baseline, summary
+:mod:`.figures`           the figures of a run folder (:func:`plot_run`)
+:mod:`.trials`            seeds and ablations as Ray Tune trials
+:mod:`.sweep`             hyper-parameter sweeps on Ray Tune (Optuna + ASHA)
 ========================  ==================================================================
 
 ``snn_motifs.search.run("mnist1d_default")`` does what ``snn-motifs search`` does.
@@ -18,9 +22,10 @@ Figure 4), as a package whose modules follow the data:
 
 from .architect import Architect, second_order_arch_grad
 from .baselines import ABLATIONS, dense_rsnn, random_trial, train_dense_baseline, with_ablation
-from .config import HRMASConfig, config_names, load_config
+from .config import HRMASConfig, config_names, load_config, load_data
 from .cost import COSTS, cost_penalty, expected_cost
-from .experiment import check_device, cost_line, figures, load_data, run, summarise
+from .experiment import check_device, cost_line, run, summarise
+from .figures import plot_run, write_figures
 from .genotype import Genotype
 from .retrain import build_classifier, load_trained, retrain, test_cost, train_genotype, trained_file
 from .runner import HRMASRun, Interrupted
@@ -61,6 +66,7 @@ __all__ = [
     "run",
     "load_data",
     "summarise",
-    "figures",
+    "write_figures",
+    "plot_run",
     "check_device",
 ]

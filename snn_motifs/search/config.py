@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from .._io import parse_json, read_json
+from ..datasets import SplitData, load_dataset
 from ..neuron import NeuronParameters
 from ..readout import READOUTS
 
@@ -36,6 +37,7 @@ __all__ = [
     "memory_estimate",
     "check_memory",
     "EXTRA_KEYS",
+    "load_data",
 ]
 
 #: keys a config file may hold besides the fields: a comment, the paper's table row, and the ``execution``
@@ -365,3 +367,8 @@ def check_memory(
             f"choose a smaller {what} or batch_size"
         )
     return need
+
+
+def load_data(cfg: HRMASConfig, max_train: int | None = None) -> SplitData:
+    """The data set ``cfg.dataset`` names (``ti46_root``/``ti46_split`` from the config)."""
+    return load_dataset(cfg.dataset, ti46_root=cfg.ti46_root, ti46_split=cfg.ti46_split, max_train=max_train)

@@ -37,18 +37,18 @@ from .._io import (
     write_json,
 )
 from .._optional import require
-from ..datasets import SplitData, load_dataset
+from ..datasets import SplitData
 from ..metrics import COST_KEYS
 from ..training import distributed_info
 from .baselines import ABLATIONS, train_dense_baseline, with_ablation
-from .config import HRMASConfig, check_memory, config_diff, load_config
+from .config import HRMASConfig, check_memory, config_diff, load_config, load_data
+from .figures import write_figures
 from .genotype import Genotype
 from .runner import HRMASRun, Interrupted
 
 __all__ = [
     "run",
     "run_one",
-    "load_data",
     "summarise",
     "dense_baseline",
     "check_device",
@@ -56,13 +56,7 @@ __all__ = [
     "preflight",
     "execution_info",
     "torch_threads",
-    "figures",
 ]
-
-
-def load_data(cfg: HRMASConfig, max_train: int | None = None) -> SplitData:
-    """The data set ``cfg.dataset`` names (``ti46_root``/``ti46_split`` from the config)."""
-    return load_dataset(cfg.dataset, ti46_root=cfg.ti46_root, ti46_split=cfg.ti46_split, max_train=max_train)
 
 
 def check_device(name: str) -> str:
@@ -405,7 +399,7 @@ def run(
         write(folders[name] / "summary.json", summary)
         _report(summary, summary["runs"], cfgs[name], log)
         if plots and lead:
-            figures(folders[name], log)
+            write_figures(folders[name], log)
         summaries[name] = summary
     log(f"results in {out}/ (summary.json, seed*/genotype.json, seed*/history.json, figures)")
     if ablation != "all":
@@ -466,14 +460,3 @@ def cost_line(cost: dict) -> str:
         f"{cost['mac_per_sample']:,.0f} MAC), {cost['recurrent_synapses']:,} recurrent synapses, "
         f"{cost['energy_pj_per_sample'] / 1e3:,.1f} nJ/sample (estimate), {cost['parameters']:,} parameters"
     )
-
-
-def figures(out: str | Path, log: Callable[[str], None] = print) -> None:
-    """Write every figure of a search folder (:func:`snn_motifs.plots.plot_run`), if matplotlib is there."""
-    try:
-        from ..plots import plot_run
-    except ImportError as exc:
-        log(f"(no figures: {exc})")
-        return
-    for path in plot_run(out):
-        log(f"figure: {path}")

@@ -31,6 +31,7 @@ from .config import HRMASConfig, check_memory
 from .genotype import Genotype
 
 __all__ = [
+    "NotRetrainedError",
     "build_classifier",
     "calibrated",
     "retrain",
@@ -39,6 +40,10 @@ __all__ = [
     "load_trained",
     "trained_file",
 ]
+
+
+class NotRetrainedError(ValueError):
+    """A search checkpoint that holds no retrained network yet (the search stopped before retraining)."""
 
 
 def build_classifier(genotype: Genotype, cfg: HRMASConfig, in_features: int, classes: int) -> SCMLClassifier:
@@ -179,7 +184,7 @@ def load_trained(path: str | Path) -> tuple[SCMLClassifier, Genotype, HRMASConfi
         else:  # a search checkpoint: the retrained network is 'final_model'
             state = blob.get("final_model")
             if state is None:
-                raise ValueError("the search has not reached retraining yet (resume it first)")
+                raise NotRetrainedError("the search has not reached retraining yet (resume it first)")
             genotype = Genotype.from_json(file.parent / "genotype.json")
         in_features = state["hidden.fc.weight"].shape[1]
         model = build_classifier(genotype, cfg, in_features, state["output.fc.weight"].shape[0])

@@ -105,7 +105,7 @@ def sweep(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from .experiment import load_data
+    from .config import load_data
 
     base = config if isinstance(config, HRMASConfig) else load_config(config)
     base = dataclasses.replace(base, epochs_retrain=0, seed=seed)
