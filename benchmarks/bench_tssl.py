@@ -236,6 +236,7 @@ def main(argv=None) -> dict:
             entry["hidden_rate_mean"] = statistics.mean(r["hidden_rate"] for r in entry["seeds"].values())
             entry["seconds_mean"] = statistics.mean(r["seconds"] for r in entry["seeds"].values())
             write_json(path, results)
+    write_json(path, results)  # also a merge alone (--variants none)
     print("\nvariant               mean +- std     hidden rate   seconds   (seeds)")
     for name, e in results["runs"].items():
         if "acc_mean" in e:
