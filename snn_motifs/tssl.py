@@ -283,12 +283,13 @@ class TSSLBP(TSSLStateless):
         """Give a ``warmup="layer"`` rule the layer whose mean rate (``layer.last_rate``, set by every
         :meth:`~snn_motifs.layers.SpikingLayer.run`, read when the backward pass runs) switches it;
         :func:`~snn_motifs.training.fit` binds the rules of the model's layers itself. One rule serves one
-        layer; the eager paths only (not ``compile=True``). Returns ``self``."""
+        layer; the eager paths only (not ``kernel="compiled"``). Returns ``self``."""
         import weakref
 
-        if getattr(layer, "compile", False):
+        if getattr(layer, "kernel", None) == "compiled" or getattr(layer, "compile", False) is True:
             raise ValueError(
-                "TSSLBP(warmup='layer') runs on the eager paths only; build the layer with compile=False"
+                "TSSLBP(warmup='layer') runs on the eager paths only (the layer rate is read at backward "
+                "time); build the layer with kernel='auto', 'fused' or 'step', not 'compiled'"
             )
         bound_to = self._layer() if getattr(self, "_layer", None) is not None else None
         if bound_to is not None and bound_to is not layer:

@@ -199,9 +199,9 @@ def test_layer_warmup_switches_the_whole_layer_on_its_rate(rate):
     assert not torch.equal(mixed, got)  # the per-neuron switch differs on this input
 
 
-@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("kernel", ["fused", "step"])
 @pytest.mark.parametrize("cold", [True, False])
-def test_layer_warmup_through_an_scml_layer(fused, cold):
+def test_layer_warmup_through_an_scml_layer(kernel, cold):
     """In an SC-ML layer (fused kernel and step path) the layer rule's gradients equal those of the rule
     that always (cold layer) or never (warm layer) uses the warm-up surrogate."""
     x = torch.rand(15, 4, 6, generator=torch.Generator().manual_seed(1)) * 3
@@ -212,7 +212,7 @@ def test_layer_warmup_through_an_scml_layer(fused, cold):
         ("ref", TSSLBP(warmup_threshold=math.inf if cold else 0.0)),
     ]:
         torch.manual_seed(0)
-        layer = SCML(6, 12, 4, neuron=NEURON, spike_fn=rule, fused=fused)
+        layer = SCML(6, 12, 4, neuron=NEURON, spike_fn=rule, kernel=kernel)
         if name == "layer":
             rule.bind(layer)
         spikes, _ = layer.run(x)
@@ -244,9 +244,9 @@ def test_fit_binds_layer_rules_and_one_rule_serves_one_layer():
 
 def test_layer_rule_refuses_a_compiled_layer_and_survives_copies():
     class Compiled(_FakeLayer):
-        compile = True
+        kernel = "compiled"
 
-    with pytest.raises(ValueError, match="compile=False"):
+    with pytest.raises(ValueError, match="not 'compiled'"):
         TSSLBP(warmup="layer").bind(Compiled(0.1))
     rule = TSSLBP(warmup="layer", warmup_rate=0.1).bind(_FakeLayer(0.3))
     for clone in (copy.deepcopy(rule), pickle.loads(pickle.dumps(rule))):
