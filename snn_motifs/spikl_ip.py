@@ -44,6 +44,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from ._checks import check_positive
+
 __all__ = ["SpiKLIP", "IPHandle", "StockNeuronTarget", "spikl_ip_step", "rate_kl_to_exponential"]
 
 
@@ -286,13 +288,6 @@ class IPHandle:
         return self.target.resistance()
 
 
-def _positive(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"SpiKLIP {name} must be finite and > 0, got {value!r}")
-    return value
-
-
 class SpiKLIP:
     """SpiKL-IP as a hook object.
 
@@ -343,7 +338,7 @@ class SpiKLIP:
         lr_tau = 0.3 if lr_tau is None else float(lr_tau)
         if not math.isfinite(lr_tau) or lr_tau < 0:
             raise ValueError(f"SpiKLIP lr_tau must be >= 0, got {lr_tau!r}")
-        tau_cal = _positive("tau_cal", tau_cal)
+        tau_cal = check_positive("tau_cal", tau_cal, "SpiKLIP")
         if tau_cal < 1:
             raise ValueError(f"SpiKLIP tau_cal must be >= 1 step, got {tau_cal!r}")
         if not (0 < r_range[0] <= 1 <= r_range[1]) or not (0 < tau_range[0] <= 1 <= tau_range[1]):
@@ -353,7 +348,7 @@ class SpiKLIP:
             )
         self.mu, self.lr, self.lr_tau, self.tau_cal = mu, lr, lr_tau, tau_cal
         self.per_sample, self.window_only = per_sample, window_only
-        self.silent_rate_tau = _positive("silent_rate_tau", silent_rate_tau)
+        self.silent_rate_tau = check_positive("silent_rate_tau", silent_rate_tau, "SpiKLIP")
         self.silent_step = float(silent_step)
         self.r_range, self.tau_range = tuple(map(float, r_range)), tuple(map(float, tau_range))
         self._in_window = 0

@@ -16,6 +16,8 @@ import math
 
 import torch
 
+from ._checks import check_positive
+
 __all__ = ["SurrogateSpike", "ATan", "FastSigmoid", "Sigmoid", "Triangle", "heaviside"]
 
 
@@ -67,20 +69,13 @@ class SurrogateSpike:
         return hash((type(self).__name__, tuple(sorted(self._params().items()))))
 
 
-def _positive(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"surrogate parameter {name} must be finite and > 0, got {value!r}")
-    return value
-
-
 class ATan(SurrogateSpike):
     """Arc-tangent surrogate (snnTorch's default): derivative of ``atan(pi/2 alpha x)/pi + 1/2``."""
 
     name = "atan"
 
     def __init__(self, alpha: float = 2.0) -> None:
-        self.alpha = _positive("alpha", alpha)
+        self.alpha = check_positive("alpha", alpha, "surrogate parameter")
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x).pow(2))
@@ -92,7 +87,7 @@ class FastSigmoid(SurrogateSpike):
     name = "fast_sigmoid"
 
     def __init__(self, slope: float = 25.0) -> None:
-        self.slope = _positive("slope", slope)
+        self.slope = check_positive("slope", slope, "surrogate parameter")
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return 1.0 / (self.slope * x.abs() + 1.0).pow(2)
@@ -107,7 +102,7 @@ class Sigmoid(SurrogateSpike):
     name = "sigmoid"
 
     def __init__(self, slope: float = 5.0) -> None:
-        self.slope = _positive("slope", slope)
+        self.slope = check_positive("slope", slope, "surrogate parameter")
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         sig = torch.sigmoid(self.slope * x)
@@ -120,7 +115,7 @@ class Triangle(SurrogateSpike):
     name = "triangle"
 
     def __init__(self, width: float = 1.0) -> None:
-        self.width = _positive("width", width)
+        self.width = check_positive("width", width, "surrogate parameter")
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return torch.clamp(1.0 - x.abs() / self.width, min=0.0) / self.width

@@ -53,8 +53,9 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import check_positive
 from .neuron import LIFState, membrane_update, psc_update, synaptic_current, synaptic_decay
-from .surrogate import SurrogateSpike, _positive
+from .surrogate import SurrogateSpike
 
 __all__ = [
     "TSSLBP",
@@ -100,10 +101,10 @@ class TSSLStateless(SurrogateSpike):
     def __init__(
         self, bound: float = 8.0, width: float = 0.2, exp_clamp: float = 8.0, v_threshold: float = 1.0
     ) -> None:
-        self.bound = _positive("bound", bound)
-        self.width = _positive("width", width)
-        self.exp_clamp = _positive("exp_clamp", exp_clamp)
-        self.v_threshold = _positive("v_threshold", v_threshold)
+        self.bound = check_positive("bound", bound, "surrogate parameter")
+        self.width = check_positive("width", width, "surrogate parameter")
+        self.exp_clamp = check_positive("exp_clamp", exp_clamp, "surrogate parameter")
+        self.v_threshold = check_positive("v_threshold", v_threshold, "surrogate parameter")
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         rise = (x + self.v_threshold).clamp(min=1.0 / self.bound)  # du estimate, clipped as 1/du is
