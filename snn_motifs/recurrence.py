@@ -142,6 +142,25 @@ def _pad_motifs(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
     return F.pad(x, (0, 0, before, after))
 
 
+Shifted = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+def _add_shifted(r: torch.Tensor, from_left: Shifted, from_right: Shifted) -> torch.Tensor:
+    """``r`` ``[B, M, v]`` plus ``from_left`` ``[B, M-1, v]`` into motifs ``1..M-1`` and ``from_right`` into
+    motifs ``0..M-2``; a pair ``(w, z)`` stands for the product ``w * z``. Inside a compiled graph a
+    pointwise sum of zero-padded terms (fused by the compiler); eagerly, multiply-adds in place into the
+    fresh ``r`` (two passes instead of six)."""
+    if torch.compiler.is_compiling():
+        terms = [t[0] * t[1] if isinstance(t, tuple) else t for t in (from_left, from_right)]
+        return r + _pad_motifs(terms[0], 1, 0) + _pad_motifs(terms[1], 0, 1)
+    for part, term in ((r[:, 1:], from_left), (r[:, :-1], from_right)):
+        if isinstance(term, tuple):
+            part.addcmul_(*term)
+        else:
+            part.add_(term)
+    return r
+
+
 def transposed_weights(
     intra: torch.Tensor | None, lateral: torch.Tensor | None
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -166,15 +185,13 @@ def recurrent_input(
     if intra_t is None:  # no recurrence
         return torch.zeros_like(z)
     r = block_matvec(z, intra_t)
-    if lateral_t is not None and z.shape[-2] > 1:
-        if lateral_t.dim() == 4:  # full off-diagonal blocks (the HRMAS mixed op)
-            left = block_matvec(z[:, :-1], lateral_t[0, 1:])
-            right = block_matvec(z[:, 1:], lateral_t[1, :-1])
-        else:
-            left = lateral_t[0, 1:] * z[:, :-1]
-            right = lateral_t[1, :-1] * z[:, 1:]
-        r = r + _pad_motifs(left, 1, 0) + _pad_motifs(right, 0, 1)
-    return r
+    if lateral_t is None or z.shape[-2] == 1:
+        return r
+    if lateral_t.dim() == 4:  # full off-diagonal blocks (the HRMAS mixed op)
+        left = block_matvec(z[:, :-1], lateral_t[0, 1:])
+        right = block_matvec(z[:, 1:], lateral_t[1, :-1])
+        return _add_shifted(r, left, right)
+    return _add_shifted(r, (lateral_t[0, 1:], z[:, :-1]), (lateral_t[1, :-1], z[:, 1:]))
 
 
 def recurrent_input_t(
@@ -185,15 +202,13 @@ def recurrent_input_t(
     if intra is None:
         return torch.zeros_like(g)
     r = block_matvec(g, intra)
-    if lateral is not None and g.shape[-2] > 1:
-        if lateral.dim() == 4:
-            to_left = block_matvec(g[:, 1:], lateral[0, 1:])
-            to_right = block_matvec(g[:, :-1], lateral[1, :-1])
-        else:
-            to_left = lateral[0, 1:] * g[:, 1:]
-            to_right = lateral[1, :-1] * g[:, :-1]
-        r = r + _pad_motifs(to_left, 0, 1) + _pad_motifs(to_right, 1, 0)
-    return r
+    if lateral is None or g.shape[-2] == 1:
+        return r
+    if lateral.dim() == 4:
+        to_right = block_matvec(g[:, :-1], lateral[1, :-1])  # into motif k+1 from the one before it
+        to_left = block_matvec(g[:, 1:], lateral[0, 1:])
+        return _add_shifted(r, to_right, to_left)
+    return _add_shifted(r, (lateral[1, :-1], g[:, :-1]), (lateral[0, 1:], g[:, 1:]))
 
 
 def add_weight_grads(
