@@ -113,6 +113,7 @@ def _assert_readable(fig, name: str) -> None:
                 )
 
 
+@pytest.mark.slow
 def test_plot_run_draws_every_figure_readably(run_folder, drawn):
     out, data = run_folder
     written = run_figures.plot_run(out, data=data)
