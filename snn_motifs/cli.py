@@ -9,8 +9,9 @@ snn-motifs export-nir --run runs/x/seed0 --out model.nir   # NIR graph for snnTo
 snn-motifs plot --run runs/x
 snn-motifs sweep mnist1d_default --space space.json --trials 20 --workers 2   # Optuna + ASHA on Ray Tune
 
-This module only parses arguments; the work is done by :mod:`snn_motifs.search` (``search.run`` is
-the ``search`` command) so a notebook can do the same.
+This module only parses arguments; the work is done by :mod:`snn_motifs.search` (``search.run_method``
+and, for ``--ablation all``, ``search.run_ablations`` are the ``search`` command) so a notebook can do the
+same.
 """
 
 from __future__ import annotations
@@ -53,14 +54,10 @@ def _config(args) -> HRMASConfig:
 
 
 def cmd_search(args) -> int:
-    search.run(
-        _config(args),
-        args.out,
+    options = dict(
         seeds=args.seeds,
         seed=args.seed,
-        ablation=args.ablation,
         baseline=args.baseline,
-        compare_ip=args.compare_ip,
         resume=args.resume,
         device=args.device,
         max_train=args.max_train,
@@ -74,6 +71,11 @@ def cmd_search(args) -> int:
         threads=args.threads,
         max_failures=args.max_failures,
     )
+    if args.ablation == "all":  # --compare-ip applies to one method only
+        search.run_ablations(_config(args), args.out, **options)
+    else:
+        method = dict(ablation=args.ablation, compare_ip=args.compare_ip)
+        search.run_method(_config(args), args.out, **method, **options)
     return 0
 
 

@@ -17,14 +17,15 @@ Figure 4), as a package whose modules follow the data:
 :mod:`.sweep`             hyper-parameter sweeps on Ray Tune (Optuna + ASHA)
 ========================  ==================================================================
 
-``snn_motifs.search.run("mnist1d_default")`` does what ``snn-motifs search`` does.
+``snn_motifs.search.run("mnist1d_default")`` does what ``snn-motifs search`` does: ``run_method`` (one
+config's seeds; returns its summary) or, with ``ablation="all"``, ``run_ablations`` (returns the table).
 """
 
 from .architect import Architect, second_order_arch_grad
 from .baselines import ABLATIONS, dense_rsnn, random_trial, train_dense_baseline, with_ablation
 from .config import HRMASConfig, config_names, load_config, load_data
 from .cost import COSTS, cost_penalty, expected_cost
-from .experiment import check_device, cost_line, run, summarise
+from .experiment import check_device, cost_line, run, run_ablations, run_method, summarise
 from .figures import plot_run, write_figures
 from .genotype import Genotype
 from .retrain import build_classifier, load_trained, retrain, test_cost, train_genotype, trained_file
@@ -64,6 +65,8 @@ __all__ = [
     "HRMASRun",
     "Interrupted",
     "run",
+    "run_method",
+    "run_ablations",
     "load_data",
     "summarise",
     "write_figures",

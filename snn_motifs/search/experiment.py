@@ -1,6 +1,7 @@
 """A whole experiment as ``snn-motifs search`` runs it, callable from a notebook:
-:func:`run` = seeds x (search -> retrain -> test), optionally the same search without IP and the dense
-recurrent baseline, a ``summary.json`` and the figures.
+:func:`run_method` = seeds x (search -> retrain -> test) of one config, optionally the same search without
+IP and the dense recurrent baseline, a ``summary.json`` and the figures; :func:`run_ablations` runs every
+ablation so and tabulates them (``ablations.json``); :func:`run` (``snn-motifs search``) is either.
 
 Folder layout (``out``)::
 
@@ -48,6 +49,9 @@ from .runner import HRMASRun, Interrupted
 
 __all__ = [
     "run",
+    "run_method",
+    "run_ablations",
+    "ablation_table",
     "run_one",
     "summarise",
     "dense_baseline",
@@ -270,8 +274,7 @@ def dense_baseline(
     return result
 
 
-@run_folder_scope  # releases the run folder's lock (hold_run_folder below) when run returns or raises
-def run(
+def run_method(
     config: HRMASConfig | str | Path | None = None,
     out: str | Path | None = None,
     *,
@@ -294,12 +297,13 @@ def run(
     threads: int | None = None,
     max_failures: int = 2,
 ) -> dict:
-    """Search, retrain and test ``seeds`` seeds from ``seed`` (default: the config's); returns the summary.
+    """One method: search, retrain and test ``seeds`` seeds from ``seed`` (default: the config's) of one
+    config; returns its summary (``summary.json``: best / mean / std, the runs, the dense baseline).
 
     ``config`` is an :class:`HRMASConfig`, a JSON file or a packaged config name (default
-    ``mnist1d_default``); ``ablation`` one of :data:`~snn_motifs.search.baselines.ABLATIONS`, or ``"all"``
-    (every ablation in ``out/<ablation>/``, a table in ``out/ablations.json``; returns that table). ``out``
-    defaults to ``runs/<dataset>_<ablation>``. ``data`` overrides the data set the config names.
+    ``mnist1d_default``); ``ablation`` one of :data:`~snn_motifs.search.baselines.ABLATIONS` applied to it
+    (every ablation at once, tabulated, is :func:`run_ablations`). ``out`` defaults to
+    ``runs/<dataset>_<ablation>``. ``data`` overrides the data set the config names.
     ``workers`` (or ``address``) runs every (ablation, seed) as a Ray Tune trial, ``workers`` at once,
     each with ``cpus_per_trial`` / ``gpus_per_trial`` (:mod:`snn_motifs.search.trials`); the folders and
     results are those of the sequential path; a trial whose worker dies or fails is restarted from its
@@ -316,6 +320,77 @@ def run(
     thread per declared CPU avoids OpenMP oversubscription. ``config.json`` and ``summary.json`` record
     how the run was executed (:func:`execution_info`).
     """
+    if ablation == "all":
+        raise ValueError(
+            "run_method runs one method; every ablation at once is run_ablations(config, out, ...)"
+        )
+    return _experiment(**_options(locals()))[ablation]
+
+
+def run_ablations(
+    config: HRMASConfig | str | Path | None = None,
+    out: str | Path | None = None,
+    **options,
+) -> dict:
+    """Every ablation of :data:`~snn_motifs.search.baselines.ABLATIONS` (``out/<ablation>/``, each as
+    :func:`run_method` runs one, ``out`` defaulting to ``runs/<dataset>_all``) and the dense baseline once;
+    writes and returns the table ``{ablation: {"best", "mean", "std"}}`` (``out/ablations.json`` also holds
+    the dense baseline). ``options``: the keyword arguments of :func:`run_method` but ``ablation`` and
+    ``compare_ip``."""
+    for key in ("ablation", "compare_ip"):
+        if key in options:
+            raise TypeError(f"run_ablations runs every ablation; {key}= belongs to run_method")
+    summaries = _experiment(config=config, out=out, ablation="all", **options)
+    return ablation_table(summaries)
+
+
+def run(config: HRMASConfig | str | Path | None = None, out: str | Path | None = None, **options) -> dict:
+    """``snn-motifs search`` from Python: :func:`run_ablations` with ``ablation="all"`` (returns the table),
+    else :func:`run_method` (returns the summary); ``options`` are theirs."""
+    if options.get("ablation") == "all":
+        options.pop("ablation")
+        options.pop("compare_ip", None)  # ignored with every ablation, as the CLI always did
+        return run_ablations(config, out, **options)
+    return run_method(config, out, **options)
+
+
+def ablation_table(summaries: dict[str, dict]) -> dict:
+    """``{ablation: {"best", "mean", "std"}}`` of the ablations' summaries."""
+    return {n: {k: summary[k] for k in ("best", "mean", "std")} for n, summary in summaries.items()}
+
+
+def _options(scope: dict) -> dict:
+    """:func:`run_method`'s arguments (its ``locals()``) for :func:`_experiment`."""
+    return {k: v for k, v in scope.items() if not k.startswith("_")}
+
+
+@run_folder_scope  # releases the run folder's lock (hold_run_folder below) when it returns or raises
+def _experiment(
+    config: HRMASConfig | str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    seeds: int = 1,
+    seed: int | None = None,
+    ablation: str = "none",
+    baseline: bool = True,
+    compare_ip: bool = False,
+    resume: bool = False,
+    device: str = "cpu",
+    max_train: int | None = None,
+    plots: bool = True,
+    progress: bool = True,
+    data: SplitData | None = None,
+    log: Callable[[str], None] = print,
+    workers: int | None = None,
+    address: str | None = None,
+    cpus_per_trial: float = 1,
+    gpus_per_trial: float = 0,
+    threads: int | None = None,
+    max_failures: int = 2,
+) -> dict[str, dict]:
+    """The shared body of :func:`run_method` (``ablation`` one name) and :func:`run_ablations`
+    (``"all"``): every (ablation, seed) job, the dense baseline, summaries and figures; returns the summary
+    of each ablation run, by name (and with ``"all"`` writes ``out/ablations.json``)."""
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1 (how many seeds to run), got {seeds!r}")
     base = config if isinstance(config, HRMASConfig) else load_config(config)
@@ -402,11 +477,9 @@ def run(
             write_figures(folders[name], log)
         summaries[name] = summary
     log(f"results in {out}/ (summary.json, seed*/genotype.json, seed*/history.json, figures)")
-    if ablation != "all":
-        return summaries[ablation]
-    table = {n: {k: summaries[n][k] for k in ("best", "mean", "std")} for n in names}
-    write(out / "ablations.json", {"ablations": table, "dense_baseline": dense})
-    return table
+    if ablation == "all":
+        write(out / "ablations.json", {"ablations": ablation_table(summaries), "dense_baseline": dense})
+    return summaries
 
 
 @contextlib.contextmanager
