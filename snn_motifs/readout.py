@@ -13,7 +13,7 @@ Two families, both time-first ``[T, B, N] -> [T, B, C]`` with the sequence API o
   current surrogate-gradient work (e.g. snnTorch's and Norse's tutorials) and the one that trains best here.
 
 :data:`READOUTS` names every choice; :func:`make_readout` builds the layer for a name. The matching loss and
-prediction rule come from :class:`~snn_motifs.training.LossConfig` with the same ``kind``.
+prediction rule come from :class:`~snn_motifs.training.LossConfig` with the same ``readout``.
 """
 
 from __future__ import annotations

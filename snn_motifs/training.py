@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -31,6 +32,9 @@ from .readout import MEMBRANE_READOUTS, READOUTS
 
 __all__ = [
     "LossConfig",
+    "SpikingClassifier",
+    "check_model",
+    "objective_of",
     "make_loss",
     "make_predict",
     "train_epoch",
@@ -39,6 +43,12 @@ __all__ = [
     "calibrate_input_gain",
     "firing_rates",
     "make_optimizer",
+    "fit_optimizer",
+    "fit_epoch",
+    "calibrate_for_training",
+    "batches_per_epoch",
+    "data_parallel",
+    "CLIP_GRAD",
     "distributed_info",
     "average_gradients",
     "average_scalar",
@@ -52,6 +62,7 @@ __all__ = [
     "epoch_context",
     "TimeFirstLoader",
     "clip_weights",
+    "bind_spike_fns",
     "bind_layer_rules",
     "rate_penalty_tap",
 ]
@@ -62,14 +73,17 @@ CALIBRATION_SAMPLES = 256
 SILENT, SATURATED = 1e-3, 0.5
 
 
-@dataclass
+@dataclass(init=False)
 class LossConfig:
-    """Which output loss to use and its constants; ``kind`` is the readout
+    """Which output loss to use and its constants; ``readout`` names it
     (:data:`~snn_motifs.readout.READOUTS`): ``"mean"``/``"max"``/``"last"`` (cross-entropy on a
-    leaky-integrator membrane, the default),
-    ``"count"`` or ``"kernel"`` (the HRMAS paper eq 29, spiking output)."""
+    leaky-integrator membrane, the default), ``"count"`` or ``"kernel"`` (the HRMAS paper eq 29, spiking
+    output). The same name a model's ``readout`` attribute and a search config's ``readout`` key hold.
 
-    kind: str = "mean"
+    ``LossConfig(kind=...)`` and the attribute ``kind`` are deprecated aliases of ``readout``
+    (``CHANGELOG.md``, "Renamed")."""
+
+    readout: str = "mean"
     tau_syn: float = 8.0
     #: count loss: the label neuron should fire on at least this fraction of the steps (padding included),
     #: the others on at most ``undesired_rate``; 0.2 / 0.02 beat the 0.5 / 0.05 used before (TI46-Alpha,
@@ -77,42 +91,149 @@ class LossConfig:
     desired_rate: float = 0.2
     undesired_rate: float = 0.02
 
+    def __init__(
+        self,
+        readout: str | None = None,
+        tau_syn: float = 8.0,
+        desired_rate: float = 0.2,
+        undesired_rate: float = 0.02,
+        *,
+        kind: str | None = None,
+    ) -> None:
+        if kind is not None:
+            warnings.warn(
+                "LossConfig(kind=...) is deprecated; use LossConfig(readout=...)", DeprecationWarning, 2
+            )
+            if readout is not None and readout != kind:
+                raise ValueError(
+                    f"LossConfig got readout={readout!r} and its old name kind={kind!r}; give one"
+                )
+            readout = kind
+        self.readout = "mean" if readout is None else readout
+        self.tau_syn, self.desired_rate, self.undesired_rate = tau_syn, desired_rate, undesired_rate
+
+    @property
+    def kind(self) -> str:
+        """Deprecated name of :attr:`readout`."""
+        warnings.warn("LossConfig.kind is deprecated; use LossConfig.readout", DeprecationWarning, 2)
+        return self.readout
+
 
 def make_loss(cfg: LossConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``loss(outputs [T, B, C], labels [B]) -> scalar`` (mean over the batch)."""
-    if cfg.kind in MEMBRANE_READOUTS:
-        return lambda mem, y: membrane_loss(mem, y, cfg.kind)
-    if cfg.kind == "kernel":
+    if cfg.readout in MEMBRANE_READOUTS:
+        return lambda mem, y: membrane_loss(mem, y, cfg.readout)
+    if cfg.readout == "kernel":
         return lambda s, y: kernel_loss(s, y, cfg.tau_syn, reduction="mean")
-    if cfg.kind == "count":
+    if cfg.readout == "count":
 
         def loss(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             steps = s.shape[0]
             return count_loss(s, y, cfg.desired_rate * steps, cfg.undesired_rate * steps, reduction="mean")
 
         return loss
-    raise ValueError(f"unknown loss kind {cfg.kind!r}; choose from {list(READOUTS)}")
+    raise ValueError(f"unknown readout {cfg.readout!r}; choose from {list(READOUTS)}")
 
 
 def make_predict(cfg: LossConfig) -> Callable[[torch.Tensor], torch.Tensor]:
     """``predict(outputs [T, B, C]) -> classes [B]`` matching :func:`make_loss`'s readout."""
-    if cfg.kind in MEMBRANE_READOUTS:
-        return lambda mem: decode_membrane(mem.detach(), cfg.kind).argmax(-1)
-    if cfg.kind in ("count", "kernel"):
+    if cfg.readout in MEMBRANE_READOUTS:
+        return lambda mem: decode_membrane(mem.detach(), cfg.readout).argmax(-1)
+    if cfg.readout in ("count", "kernel"):
         return lambda s: predict(s, cfg.tau_syn)
-    raise ValueError(f"unknown loss kind {cfg.kind!r}; choose from {list(READOUTS)}")
+    raise ValueError(f"unknown readout {cfg.readout!r}; choose from {list(READOUTS)}")
+
+
+class SpikingClassifier(Protocol):
+    """What :func:`fit`, :func:`evaluate` and :func:`calibrate_input_gain` read from a model: the training
+    loop's contract, written down (:class:`~snn_motifs.SCMLClassifier` and :class:`~snn_motifs.ScSrSNN`
+    provide all of it; :func:`check_model` checks it).
+
+    Required:
+        ``__call__(x [T, B, C]) -> outputs [T, B, classes]``: an ``nn.Module`` (its ``parameters()`` are
+        trained) mapping time-first inputs to the readout's output: membranes for a membrane readout,
+        spikes for a spiking one.
+
+    Optional (read with a default when absent):
+        ``readout`` (``str``, one of :data:`~snn_motifs.readout.READOUTS`): which loss and prediction
+        rule fit the outputs (:func:`objective_of`); absent: the spiking ``"count"`` loss (a plain stack
+        of spiking layers).
+        ``tau_syn`` (number > 0): the PSC constant of a spiking readout's kernel loss and prediction;
+        absent: 8.
+        ``input_gain`` (a 0-d tensor buffer multiplying the input): set by :func:`calibrate_input_gain`
+        (``fit(..., calibrate=True)``); absent: no calibration. Calibration also needs a spiking layer
+        (:class:`~snn_motifs.layers.SpikingLayer`) as the first one to fire.
+
+    An attribute that is present but of the wrong kind is refused by :func:`check_model` with a
+    ``TypeError`` naming it and the fix, never silently ignored.
+    """
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+#: the optional attributes of :class:`SpikingClassifier` and their defaults
+MODEL_DEFAULTS = {"readout": "count", "tau_syn": 8.0, "input_gain": None}
+
+
+def check_model(model: object, check_readout: bool = True, what: str = "the model") -> None:
+    """Refuse (``TypeError``, naming the attribute and the fix) a model that does not keep the
+    :class:`SpikingClassifier` contract; ``check_readout=False`` skips ``readout`` and ``tau_syn`` (a loss is
+    given, so they are not read)."""
+    name = type(model).__name__
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"{what} is a {name}, not a torch.nn.Module: fit trains an nn.Module mapping x [T, B, C] to "
+            "outputs [T, B, classes] (snn_motifs.training.SpikingClassifier)"
+        )
+    if not check_readout:
+        _check_gain(model, name)
+        return
+    readout = getattr(model, "readout", None)
+    if readout is not None and not (isinstance(readout, str) and readout in READOUTS):
+        raise TypeError(
+            f"{name}.readout is {_short(readout)}: it names the loss, one of {list(READOUTS)}; set it to "
+            "one of them (or delete it for the count loss), or pass fit(..., loss=LossConfig(readout=...))"
+        )
+    tau = getattr(model, "tau_syn", None)
+    if isinstance(tau, torch.Tensor) and tau.numel() == 1:
+        tau = float(tau)
+    if tau is not None and not (
+        isinstance(tau, (int, float)) and not isinstance(tau, bool) and math.isfinite(tau) and tau > 0
+    ):
+        raise TypeError(
+            f"{name}.tau_syn is {_short(tau)}: it must be a PSC time constant > 0 (steps), e.g. 8.0"
+        )
+    _check_gain(model, name)
+
+
+def _short(value: object) -> str:
+    """``repr`` of a str or number, else its type (a module's repr spans lines)."""
+    return repr(value) if isinstance(value, (str, int, float)) else f"a {type(value).__name__}"
+
+
+def _check_gain(model: object, name: str) -> None:
+    gain = getattr(model, "input_gain", None)
+    if gain is not None and not (isinstance(gain, torch.Tensor) and gain.dim() == 0):
+        raise TypeError(
+            f"{name}.input_gain is {_short(gain)}: it must be a 0-d tensor buffer so calibration can set "
+            "it and checkpoints keep it; use self.register_buffer('input_gain', torch.tensor(1.0)), or "
+            "rename the attribute if it is not the input gain"
+        )
 
 
 def objective_of(model: nn.Module, loss: LossConfig | None = None) -> LossConfig:
-    """The loss a model is trained with: ``loss`` if given, else the model's own readout (``model.readout``,
-    as set by :class:`~snn_motifs.SCMLClassifier` and :class:`~snn_motifs.ScSrSNN`), else the spiking
-    count loss (plain stacks of spiking layers)."""
+    """The loss a model is trained with: ``loss`` if given, else the one its ``readout`` names (with its
+    ``tau_syn``), else the spiking count loss (:class:`SpikingClassifier`: a plain stack of spiking
+    layers has no ``readout``)."""
     if loss is not None:
         return loss
-    kind = getattr(model, "readout", None)
-    if isinstance(kind, str):
-        return LossConfig(kind=kind, tau_syn=float(getattr(model, "tau_syn", 8.0)))
-    return LossConfig(kind="count")
+    check_model(model)
+    readout = getattr(model, "readout", None)
+    if readout is not None:
+        return LossConfig(
+            readout=readout, tau_syn=float(getattr(model, "tau_syn", MODEL_DEFAULTS["tau_syn"]))
+        )
+    return LossConfig(readout=MODEL_DEFAULTS["readout"])
 
 
 def spiking_layers(model: nn.Module) -> dict[str, SpikingLayer]:
@@ -447,13 +568,19 @@ def _check_param_groups(model: nn.Module, groups) -> list[dict]:
     return [dict(g, params=list(g["params"])) for g in groups]
 
 
-def bind_layer_rules(model: nn.Module) -> None:
-    """Bind every spiking layer's ``TSSLBP(warmup="layer")`` rule to its layer
+def bind_spike_fns(model: nn.Module) -> None:
+    """Bind every spiking layer's ``TSSLBP(warmup="layer")`` spike function to its layer
     (:meth:`~snn_motifs.tssl.TSSLBP.bind`); other spike functions are left alone."""
     for layer in spiking_layers(model).values():
-        rule = getattr(getattr(layer, "neurons", None), "spike_fn", None)
-        if getattr(rule, "warmup", None) == "layer" and hasattr(rule, "bind"):
-            rule.bind(layer)
+        spike_fn = getattr(getattr(layer, "neurons", None), "spike_fn", None)
+        if getattr(spike_fn, "warmup", None) == "layer" and hasattr(spike_fn, "bind"):
+            spike_fn.bind(layer)
+
+
+def bind_layer_rules(model: nn.Module) -> None:
+    """Deprecated name of :func:`bind_spike_fns`."""
+    warnings.warn("bind_layer_rules is deprecated; use bind_spike_fns", DeprecationWarning, stacklevel=2)
+    bind_spike_fns(model)
 
 
 @torch.no_grad()
@@ -742,6 +869,84 @@ def _first_samples(x, y, n: int) -> torch.Tensor:
     return torch.cat(padded)[:n]
 
 
+def batches_per_epoch(x, y, batch_size: int) -> int:
+    """Optimiser steps per epoch: the loader's length (``y`` None), else ``ceil(n / batch_size)``."""
+    return len(x) if y is None else math.ceil(len(x) / batch_size)
+
+
+def calibrate_for_training(model: nn.Module, samples, target_rate: float, calibrate: bool = True) -> None:
+    """The recipe's calibration: with ``calibrate`` and a model that has an ``input_gain`` buffer
+    (:class:`SpikingClassifier`), :func:`calibrate_input_gain` to ``target_rate`` on ``samples`` (sample-first
+    ``[n, T, C]``, up to :data:`CALIBRATION_SAMPLES`); otherwise nothing. :func:`fit` and the HRMAS
+    runner's retraining call it."""
+    if calibrate and isinstance(getattr(model, "input_gain", None), torch.Tensor):
+        calibrate_input_gain(model, samples[:CALIBRATION_SAMPLES], target_rate)
+
+
+def fit_optimizer(
+    model: nn.Module,
+    lr: float,
+    total_steps: int,
+    weight_decay: float = 1e-2,
+    schedule: str = "cosine",
+    param_groups: list[dict] | None = None,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    """The recipe's optimiser for ``model``: :func:`make_optimizer` (AdamW, cosine decay over
+    ``total_steps``) on its parameters or on ``param_groups`` (checked to cover each trainable parameter
+    once). :func:`fit` and the HRMAS runner's retraining call it."""
+    params = model.parameters() if param_groups is None else _check_param_groups(model, param_groups)
+    return make_optimizer(params, lr, total_steps, weight_decay, schedule)
+
+
+def data_parallel(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """``model`` wrapped in ``DistributedDataParallel`` under ``torchrun`` (several ranks), else itself."""
+    if distributed_info()[1] == 1:
+        return model
+    on_cpu = torch.device(device).type == "cpu"
+    return nn.parallel.DistributedDataParallel(model, device_ids=None if on_cpu else [device])
+
+
+#: the recipe's gradient-norm clip (:func:`fit`'s ``clip_grad``)
+CLIP_GRAD = 1.0
+
+
+def fit_epoch(
+    model: nn.Module,
+    train: tuple,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    batch_size: int,
+    generator: torch.Generator | None,
+    device: torch.device | str = "cpu",
+    *,
+    clip_grad: float | None = CLIP_GRAD,
+    rate_regularizer: RateRegularizer | None = None,
+    weight_clip: float | None = None,
+) -> dict:
+    """One epoch of the recipe (:func:`train_epoch` on ``train = (x, y)``, gradients clipped at
+    ``clip_grad``, the scheduler stepped per batch); returns the epoch's record: the learning rate it
+    started with (``"lr"``), the firing rates, gradient norms (and rate penalty) of :func:`train_epoch`'s
+    ``stats``, and the mean loss (``"loss"``). :func:`fit` and the HRMAS runner's retraining call it once
+    per epoch (``model`` already wrapped by :func:`data_parallel`)."""
+    stats: dict = {"lr": optimizer.param_groups[0]["lr"]}
+    stats["loss"] = train_epoch(
+        model,
+        *train,
+        loss_fn,
+        optimizer,
+        batch_size,
+        generator,
+        clip_grad,
+        device,
+        scheduler=scheduler,
+        stats=stats,
+        rate_regularizer=rate_regularizer,
+        weight_clip=weight_clip,
+    )
+    return stats
+
+
 def fit(
     model: nn.Module,
     data,
@@ -755,7 +960,7 @@ def fit(
     *,
     weight_decay: float = 1e-2,
     schedule: str = "cosine",
-    clip_grad: float | None = 1.0,
+    clip_grad: float | None = CLIP_GRAD,
     calibrate: bool = True,
     target_rate: float = 0.05,
     log_dir: str | Path | None = None,
@@ -773,11 +978,17 @@ def fit(
     from its first batch's label count and asks for the argument when ``T == B`` makes it ambiguous;
     ``True``/``False`` is checked against every batch (:class:`TimeFirstLoader`).
 
-    Recipe (defaults chosen by measurement, README "Accuracy"): AdamW (``lr``, ``weight_decay``), a
-    cosine schedule to 0 over all steps (``schedule="constant"`` to switch it off), gradient-norm clipping
-    at ``clip_grad``, the model's own readout loss (or ``loss``), and, with ``calibrate`` and a model that
-    has an ``input_gain`` buffer, :func:`calibrate_input_gain` to ``target_rate`` on up to 256 training
-    samples before training.
+    ``model`` keeps the :class:`SpikingClassifier` contract: an ``nn.Module`` mapping ``[T, B, C]`` to
+    ``[T, B, classes]``, optionally with ``readout``, ``tau_syn`` and an ``input_gain`` buffer; one of them
+    present but of the wrong kind is refused by :func:`check_model` with a ``TypeError`` naming it.
+
+    Recipe (defaults chosen by measurement, README "Accuracy"), built by functions the HRMAS runner's
+    retraining calls too: AdamW (``lr``, ``weight_decay``) with a cosine schedule to 0 over all steps
+    (:func:`fit_optimizer`; ``schedule="constant"`` to switch it off), gradient-norm clipping at
+    ``clip_grad`` (:data:`CLIP_GRAD`) in every epoch (:func:`fit_epoch`), the model's own readout loss (or
+    ``loss``), and, with ``calibrate`` and a model that has an ``input_gain`` buffer,
+    :func:`calibrate_input_gain` to ``target_rate`` on up to 256 training samples before training
+    (:func:`calibrate_for_training`).
 
     Options off by default: ``rate_regularizer`` (a :class:`~snn_motifs.losses.RateRegularizer`) adds a
     penalty on spiking layers' firing rates above its target to every batch's loss; ``weight_clip``
@@ -801,6 +1012,10 @@ def fit(
     record per epoch (loss, learning rate, firing rate per spiking layer, gradient norms). With
     ``log_dir`` (and tensorboard installed) the same numbers go to TensorBoard event files there.
     """
+    if loss is None:
+        check_model(model)
+    else:
+        check_model(model, check_readout=False)
     loss_cfg = objective_of(model, loss)
     loss_fn = make_loss(loss_cfg)
     gen = torch.Generator().manual_seed(seed)
@@ -813,40 +1028,34 @@ def fit(
             f"{rate_regularizer!r}; use e.g. rate_regularizer=RateRegularizer(weight=10, target=0.2)"
         )
     model.to(device)
-    bind_layer_rules(model)
+    bind_spike_fns(model)
     train, test = _train_test(data, batch_first)
     if calibrate and isinstance(getattr(model, "input_gain", None), torch.Tensor):
-        calibrate_input_gain(model, _first_samples(train[0], train[1], CALIBRATION_SAMPLES), target_rate)
-    n_batches = len(train[0]) if train[1] is None else math.ceil(len(train[0]) / batch_size)
-    steps = epochs * n_batches
-    params = model.parameters() if param_groups is None else _check_param_groups(model, param_groups)
-    opt, sched = make_optimizer(params, lr, steps, weight_decay, schedule)
+        samples = _first_samples(train[0], train[1], CALIBRATION_SAMPLES)
+        calibrate_for_training(model, samples, target_rate)
+    steps = epochs * batches_per_epoch(*train, batch_size)
+    opt, sched = fit_optimizer(model, lr, steps, weight_decay, schedule, param_groups)
     losses, history = [], []
-    rank, world = distributed_info()
-    trained = model
-    if world > 1:  # data parallel: every rank a slice of each batch, gradients averaged by DDP
-        trained = nn.parallel.DistributedDataParallel(model, device_ids=None if device == "cpu" else [device])
+    rank = distributed_info()[0]
+    trained = data_parallel(model, device)  # data parallel: every rank a slice of each batch, DDP averages
     board = open_log(log_dir if rank == 0 else None)  # only rank 0 writes
     start = time.perf_counter()
     for epoch in range(epochs):
-        stats: dict = {"lr": opt.param_groups[0]["lr"]}
         with epoch_context(f"epoch {epoch + 1}/{epochs}"):
-            loss_value = train_epoch(
+            stats = fit_epoch(
                 trained,
-                *train,
+                train,
                 loss_fn,
                 opt,
+                sched,
                 batch_size,
                 gen,
-                clip_grad,
                 device,
-                scheduler=sched,
-                stats=stats,
+                clip_grad=clip_grad,
                 rate_regularizer=rate_regularizer,
                 weight_clip=weight_clip,
             )
-        losses.append(loss_value)
-        stats["loss"] = losses[-1]
+        losses.append(stats["loss"])
         history.append(stats)
         board.record(stats, epoch + 1, "train")
         board.neuron_parameters(model, epoch + 1)

@@ -38,13 +38,13 @@ def _naive_mixed(layer: MixedMotifLayer) -> torch.Tensor:
         for i in range(n):
             k, p = divmod(i, v)
             for q in range(v):
-                w = layer.weights_intra[j][k, p, q].abs()
+                w = layer.intra_weight[j][k, p, q].abs()
                 out[i, k * v + q] += pv[j] * mixed(pi[p, q], w)
             if pl is None:
                 continue
             for row, r in ((0, i - v), (1, i + v)):
                 if 0 <= r < n:
-                    w = layer.weights_lateral[j][row, k, p].abs()
+                    w = layer.lateral_weight[j][row, k, p].abs()
                     out[i, r] += pv[j] * mixed(pl[row, p], w)
     return out
 
@@ -100,7 +100,7 @@ def test_mixed_op_starts_balanced_and_fan_in_scaled():
     layer = MixedMotifLayer(3, 32, [2, 4, 8, 16, 32])
     assert torch.count_nonzero(layer.recurrent_matrix()) == 0
     # v = 2: 2 intra + 2 lateral edges share 0.2
-    assert float(layer.weights_intra[0][0, 0, 0].detach()) == pytest.approx(0.2 / 4)
+    assert float(layer.intra_weight[0][0, 0, 0].detach()) == pytest.approx(0.2 / 4)
     with torch.no_grad():
         layer.arch["intra_2"][..., 1] += 1.0  # tilt v = 2 towards excitatory
     assert (layer.recurrent_matrix() >= 0).all() and layer.recurrent_matrix().sum() > 0

@@ -116,8 +116,8 @@ def test_plain_spiking_stack_trains_with_the_count_loss():
 
 
 def test_unknown_loss_kind_and_readout():
-    with pytest.raises(ValueError, match="unknown loss kind 'mse'"):
-        make_loss(LossConfig(kind="mse"))
+    with pytest.raises(ValueError, match="unknown readout 'mse'"):
+        make_loss(LossConfig(readout="mse"))
     with pytest.raises(ValueError, match="unknown readout 'softmax'"):
         SCMLClassifier(8, 16, 2, 4, readout="softmax")
     with pytest.raises(ValueError, match="schedule must be"):

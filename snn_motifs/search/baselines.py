@@ -110,7 +110,7 @@ def ff_snn(in_features: int, hidden: int, classes: int, cfg: HRMASConfig) -> SCM
         neuron=cfg.neuron(),
         spike_fn=cfg.spike_fn,
         input_gain=cfg.input_gain or 1.0,
-        readout=cfg.loss,
+        readout=cfg.readout,
     )
 
 
@@ -192,7 +192,7 @@ def train_baseline(
         res = retrain(model, data, cfg, seed, device)
         cost = test_cost(model, data, device)
     else:
-        loss = LossConfig(kind=model.readout, tau_syn=cfg.tau_syn)
+        loss = LossConfig(readout=model.readout, tau_syn=cfg.tau_syn)
         args = dict(lr=cfg.lr, batch_size=cfg.batch_size, loss=loss, seed=seed, device=device)
         res = fit(
             model.to(device), data, cfg.epochs_retrain, weight_decay=cfg.weight_decay, calibrate=False, **args

@@ -10,12 +10,14 @@ with the key's name. Sizes are checked against the machine's memory before a net
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
 import os
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -37,12 +39,17 @@ __all__ = [
     "memory_estimate",
     "check_memory",
     "EXTRA_KEYS",
+    "RENAMED_KEYS",
     "load_data",
 ]
 
 #: keys a config file may hold besides the fields: a comment, the paper's table row, and the ``execution``
 #: block (how a run was executed) that a run folder's ``config.json`` records and ``--resume`` ignores
 EXTRA_KEYS = ("comment", "table1", "execution")
+
+#: old config keys -> their names now (``CHANGELOG.md``, "Renamed"); an old key still loads, with a
+#: ``DeprecationWarning``, and :func:`config_diff` treats both spellings as one key
+RENAMED_KEYS = {"loss": "readout"}
 
 #: the packaged config the CLI uses when none is given (MNIST-1D, generated offline)
 DEFAULT_CONFIG = "mnist1d_default"
@@ -81,7 +88,9 @@ class HRMASConfig:
     lateral: bool = True
     motifs: bool = True  # False: types searched over the full N x N matrix ("without motif")
     search: str = "hrmas"  # or "random" (same space, same budget)
-    loss: str = "mean"  # the readout (snn_motifs.readout.READOUTS)
+    #: the readout and with it the loss (snn_motifs.readout.READOUTS); the key ``loss`` is its deprecated
+    #: old name (:data:`RENAMED_KEYS`)
+    readout: str = "mean"
     spike_fn: str = "tssl"
     backend: str = "native"
     compile: bool = False  # torch.compile the recurrent kernels (SpikingLayer's compile)
@@ -106,8 +115,8 @@ class HRMASConfig:
         gain = self.input_gain
         if gain is not None and not (isinstance(gain, (int, float)) and math.isfinite(gain) and gain > 0):
             raise ValueError(f"input_gain must be a positive number or null (calibrated), got {gain!r}")
-        if self.loss not in READOUTS:
-            raise ValueError(f"loss must be a readout name {list(READOUTS)}, got {self.loss!r}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout must be a readout name {list(READOUTS)}, got {self.readout!r}")
         if self.search not in ("hrmas", "random"):
             raise ValueError(f"search must be 'hrmas' or 'random', got {self.search!r}")
         if self.cost not in COSTS:
@@ -136,12 +145,21 @@ class HRMASConfig:
         if self.ti46_split not in ("speaker_dependent", "loso"):
             raise ValueError(f"ti46_split must be 'speaker_dependent' or 'loso', got {self.ti46_split!r}")
 
+    @property
+    def loss(self) -> str:
+        """Deprecated name of :attr:`readout`."""
+        warnings.warn("HRMASConfig.loss is deprecated; use HRMASConfig.readout", DeprecationWarning, 2)
+        return self.readout
+
     @classmethod
     def from_dict(cls, data: dict) -> HRMASConfig:
+        """A config from its keys; an old key of :data:`RENAMED_KEYS` is read as its new name (with a
+        ``DeprecationWarning``)."""
         if not isinstance(data, dict):
             raise ValueError(f"a config is a JSON object of keys, got {_json_type(data)}")
         if not all(isinstance(k, str) for k in data):
             raise ValueError(f"config keys must be strings, got {sorted(map(repr, data))}")
+        data = renamed_keys(data, warn=True)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known - set(EXTRA_KEYS))
         if unknown:
@@ -171,10 +189,42 @@ class HRMASConfig:
         return self.lateral and self.motifs
 
 
+_dataclass_init = HRMASConfig.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _init(self, *args, **kwargs) -> None:  # HRMASConfig(loss=...): the old keyword of readout, deprecated
+    _dataclass_init(self, *args, **renamed_keys(kwargs, warn=True, stacklevel=4))
+
+
+HRMASConfig.__init__ = _init  # type: ignore[method-assign]
+
+
+def renamed_keys(data: dict, warn: bool = False, stacklevel: int = 3) -> dict:
+    """``data`` with every old key of :data:`RENAMED_KEYS` under its new name (a copy; ``warn``: a
+    ``DeprecationWarning`` per old key). Both names at once is an error unless they agree."""
+    old = [k for k in RENAMED_KEYS if k in data]
+    if not old:
+        return data
+    data = dict(data)
+    for key in old:
+        new = RENAMED_KEYS[key]
+        value = data.pop(key)
+        if new in data and data[new] != value:
+            raise ValueError(f"config key {key!r} is the old name of {new!r}; give one of them, not both")
+        data[new] = value
+        if warn:
+            message = f"config key {key!r} is deprecated; call it {new!r}"
+            warnings.warn(message, DeprecationWarning, stacklevel=stacklevel)
+    return data
+
+
 def config_diff(stored: dict, current: dict) -> list[str]:
     """Keys whose values differ between two config dicts. A key missing on one side counts, unless it is a
     config field at its default (a run folder written before the field existed); :data:`EXTRA_KEYS` (a
-    comment, the ``execution`` block) never count."""
+    comment, the ``execution`` block) never count, and an old key name (:data:`RENAMED_KEYS`, e.g. the
+    ``loss`` of a run folder written before ``readout``) is compared as its new name."""
+    stored, current = renamed_keys(stored), renamed_keys(current)
     defaults = {f.name: getattr(HRMASConfig(), f.name) for f in fields(HRMASConfig)}
     extra = set(EXTRA_KEYS)  # a comment, or how a run was executed, is not part of the config
     stored = {**defaults, **{k: v for k, v in stored.items() if k not in extra}}

@@ -1,5 +1,8 @@
 """From a genotype to a tested network: build the SC-ML classifier it describes, retrain it from scratch
-with the training recipe (:func:`snn_motifs.training.fit`), and rebuild trained networks from disk.
+with the training recipe (:func:`snn_motifs.training.fit`; a search's own retraining phase,
+:class:`~snn_motifs.search.runner.HRMASRun`, runs the same recipe epoch by epoch with
+:func:`~snn_motifs.training.fit_optimizer` and :func:`~snn_motifs.training.fit_epoch`, so it can checkpoint
+between epochs), and rebuild trained networks from disk.
 
 The HRMAS paper (sec 2.3) re-initialises every weight after discretisation and trains the found
 architecture on the full training set; only then is the test set used.
@@ -19,14 +22,7 @@ from ..datasets import SplitData
 from ..loaders import split_loaders
 from ..metrics import measure
 from ..models import SCMLClassifier
-from ..training import (
-    CALIBRATION_SAMPLES,
-    LossConfig,
-    calibrate_input_gain,
-    check_loaded,
-    distributed_info,
-    fit,
-)
+from ..training import LossConfig, calibrate_for_training, check_loaded, distributed_info, fit
 from .config import HRMASConfig, check_memory
 from .genotype import Genotype
 
@@ -34,6 +30,7 @@ __all__ = [
     "NotRetrainedError",
     "build_classifier",
     "calibrated",
+    "loss_config",
     "retrain",
     "test_cost",
     "train_genotype",
@@ -57,16 +54,21 @@ def build_classifier(genotype: Genotype, cfg: HRMASConfig, in_features: int, cla
         neuron=cfg.neuron(),
         spike_fn=cfg.spike_fn,
         input_gain=cfg.input_gain or 1.0,
-        readout=cfg.loss,
+        readout=cfg.readout,
         inhibitory_weight=cfg.inhibitory_weight,
         compile=cfg.compile,
     )
 
 
+def loss_config(cfg: HRMASConfig) -> LossConfig:
+    """The loss of ``cfg``'s readout (searching and retraining alike)."""
+    return LossConfig(readout=cfg.readout, tau_syn=cfg.tau_syn)
+
+
 def calibrated(model: nn.Module, cfg: HRMASConfig, x_train: torch.Tensor) -> nn.Module:
-    """With ``input_gain: null`` (the default) set the input gain from the first training samples."""
-    if cfg.input_gain is None:
-        calibrate_input_gain(model, x_train[:CALIBRATION_SAMPLES], cfg.target_rate)
+    """With ``input_gain: null`` (the default) set the input gain from the first training samples
+    (:func:`~snn_motifs.training.calibrate_for_training`, as :func:`~snn_motifs.training.fit` does)."""
+    calibrate_for_training(model, x_train, cfg.target_rate, calibrate=cfg.input_gain is None)
     return model
 
 
@@ -97,7 +99,7 @@ def retrain(
         cfg.epochs_retrain,
         lr=cfg.lr,
         batch_size=cfg.batch_size,
-        loss=LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn),
+        loss=loss_config(cfg),
         seed=seed,
         device=device,
         weight_decay=cfg.weight_decay,

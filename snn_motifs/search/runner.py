@@ -12,7 +12,6 @@ interrupted epoch is re-run; :class:`Interrupted` is raised.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -27,20 +26,21 @@ from .._progress import progress_bar
 from .._tensorboard import open_log
 from ..datasets import SplitData
 from ..training import (
-    LossConfig,
+    batches_per_epoch,
     check_loaded,
+    data_parallel,
     distributed_info,
     epoch_context,
     evaluate,
+    fit_epoch,
+    fit_optimizer,
     make_loss,
-    make_optimizer,
-    train_epoch,
 )
 from .architect import Architect
 from .baselines import random_trial
 from .config import HRMASConfig, config_diff
 from .genotype import Genotype, check_decisive
-from .retrain import build_classifier, calibrated, test_cost
+from .retrain import build_classifier, calibrated, loss_config, test_cost
 from .schedule import IPWindow, epoch_line, epochs_before, phase_epochs, search_epoch, split_search
 from .space import search_network, weight_parameters
 
@@ -78,7 +78,7 @@ class HRMASRun:
     ) -> None:
         self.cfg, self.data, self.out, self.device = cfg, data, Path(out), torch.device(device)
         self.progress, self.log, self.tensorboard, self.on_epoch = progress, log, tensorboard, on_epoch
-        self.loss_fn = make_loss(LossConfig(kind=cfg.loss, tau_syn=cfg.tau_syn))
+        self.loss_fn = make_loss(loss_config(cfg))
         self.search_train, self.search_valid = split_search(data, cfg.seed)
         self.data_fingerprint = fingerprint(data.x_train, data.y_train, data.x_test, data.y_test)
         self.rank, self.world = distributed_info()
@@ -206,15 +206,12 @@ class HRMASRun:
 
     def _epoch(self, phase: str) -> dict:
         cfg, dev = self.cfg, self.device
-        if phase == "retrain":
-            stats: dict = {}
-            model, opt, sched = self.final_model, self.final_opt, self.final_sched
-            x, y = self.data.x_train, self.data.y_train
-            args = (model, x, y, self.loss_fn, opt, cfg.batch_size, self.gen)
-            if self.world > 1:  # data parallel retraining: DDP averages the gradients
-                args = (nn.parallel.DistributedDataParallel(model), *args[1:])
-            loss = train_epoch(*args, device=dev, scheduler=sched, stats=stats)
-            return {"train_loss": loss, "rates": stats["rates"], "grad_norm": stats["grad_norm"]}
+        if phase == "retrain":  # the recipe of training.fit, one epoch at a time (checkpointed between)
+            train = (self.data.x_train, self.data.y_train)
+            model = data_parallel(self.final_model, dev)  # under torchrun DDP averages the gradients
+            opt, sched = self.final_opt, self.final_sched
+            stats = fit_epoch(model, train, self.loss_fn, opt, sched, cfg.batch_size, self.gen, dev)
+            return {"train_loss": stats["loss"], "rates": stats["rates"], "grad_norm": stats["grad_norm"]}
         st, sv = self.search_train, self.search_valid
         if cfg.search == "random":
             trial = random_trial(len(self.state["random_trials"]), cfg, st, sv, self.loss_fn, self.gen, dev)
@@ -249,9 +246,8 @@ class HRMASRun:
             self._build_final(genotype)
             st["phase"] = "retrain"
         elif phase == "retrain":
-            acc = evaluate(
-                self.final_model, self.data.x_test, self.data.y_test, tau_syn=cfg.tau_syn, device=self.device
-            )
+            test = (self.data.x_test, self.data.y_test)
+            acc = evaluate(self.final_model, *test, loss=loss_config(cfg), device=self.device)
             keys = ("seed", "search", "ip", "second_order", "lateral", "motifs", "cost_weight")
             st["result"] = {"test_acc": acc, "genotype": st["genotype"], **{k: getattr(cfg, k) for k in keys}}
             if cfg.cost_weight:
@@ -275,8 +271,7 @@ class HRMASRun:
         if reinit:
             torch.manual_seed(cfg.seed + 7)  # every weight re-initialised
         model = build_classifier(genotype, cfg, self.data.n_channels, self.data.n_classes).to(self.device)
+        # calibrated on the search's training half (as the search network was), then fit's optimiser
         self.final_model = calibrated(model, cfg, self.search_train.x_train)
-        steps = cfg.epochs_retrain * math.ceil(len(self.data.y_train) / cfg.batch_size)
-        self.final_opt, self.final_sched = make_optimizer(
-            self.final_model.parameters(), cfg.lr, steps, cfg.weight_decay
-        )
+        steps = cfg.epochs_retrain * batches_per_epoch(self.data.x_train, self.data.y_train, cfg.batch_size)
+        self.final_opt, self.final_sched = fit_optimizer(self.final_model, cfg.lr, steps, cfg.weight_decay)

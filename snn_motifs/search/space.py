@@ -34,6 +34,7 @@ between the architect's optimiser and the weights' one. What optimises ``alpha``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -48,6 +49,7 @@ from .config import HRMASConfig
 __all__ = [
     "MixedMotifLayer",
     "TYPE_ORDER",
+    "RENAMED_PARAMETERS",
     "check_options",
     "search_network",
     "arch_parameters",
@@ -107,20 +109,21 @@ class MixedMotifLayer(SpikingLayer):
         self.lateral = lateral
         self.fixed_size: int | None = None
         self.inhibitory_weight = None if inhibitory_weight is None else float(inhibitory_weight)
-        self.weights_intra = nn.ParameterList()
-        self.weights_lateral = nn.ParameterList()
+        self.intra_weight = nn.ParameterList()
+        self.lateral_weight = nn.ParameterList()
         self.arch = nn.ParameterDict({"size": nn.Parameter(torch.zeros(len(options)))})
         for v in options:
             m = n_neurons // v
             init = EXCITATORY_INPUT / (v + 2 * lateral) if weight_init is None else float(weight_init)
-            self.weights_intra.append(nn.Parameter(torch.full((m, v, v), init)))
+            self.intra_weight.append(nn.Parameter(torch.full((m, v, v), init)))
             self.arch[f"intra_{v}"] = nn.Parameter(torch.zeros(v, v, len(TYPE_ORDER)))
             if lateral:
-                self.weights_lateral.append(nn.Parameter(torch.full((2, m, v), init)))
+                self.lateral_weight.append(nn.Parameter(torch.full((2, m, v), init)))
                 self.arch[f"lateral_{v}"] = nn.Parameter(torch.zeros(2, v, len(TYPE_ORDER)))
             intra_idx, lat_idx = block_tridiagonal_index(n_neurons, v, self.block, lateral)
             self.register_buffer(f"_idx_intra_{v}", intra_idx, persistent=False)
             self.register_buffer(f"_idx_lateral_{v}", lat_idx, persistent=False)
+        self.register_load_state_dict_pre_hook(_renamed_weights)  # old checkpoints' weights_intra.*
         #: spikes per sample each neuron sent across the recurrence in the last :meth:`run` (steps
         #: ``0 .. T-2``), ``[N]``, detached: what a cost-aware search weights the synapses with
         #: (:mod:`snn_motifs.search.cost`)
@@ -146,8 +149,30 @@ class MixedMotifLayer(SpikingLayer):
         return [p for p in self.parameters() if id(p) not in arch]
 
     @property
+    def weights_intra(self) -> nn.ParameterList:
+        """Deprecated name of ``intra_weight`` (one ``[N/v, v, v]`` magnitude tensor per option)."""
+        warnings.warn("MixedMotifLayer.weights_intra is deprecated; use intra_weight", DeprecationWarning, 2)
+        return self.intra_weight
+
+    @property
+    def weights_lateral(self) -> nn.ParameterList:
+        """Deprecated name of ``lateral_weight`` (one ``[2, N/v, v]`` magnitude tensor per option)."""
+        message = "MixedMotifLayer.weights_lateral is deprecated; use lateral_weight"
+        warnings.warn(message, DeprecationWarning, 2)
+        return self.lateral_weight
+
+    @property
+    def largest_option(self) -> int:
+        """The largest motif-size option: the block of the recurrent matmuls' layout (every option's edges
+        are scattered into blocks of this size, :meth:`recurrent_weights`)."""
+        return self.block
+
+    @property
     def motif_size(self) -> int:
-        """Layout block of the recurrent matmuls: the largest option."""
+        """The kernel's layout block, :attr:`largest_option` (not the searched size: that is
+        :attr:`fixed_size` once fixed, :meth:`leading_size` the most likely one). :class:`SpikingLayer
+        <snn_motifs.layers.SpikingLayer>`'s kernels read ``motif_size`` as the block of their layout, so
+        it keeps that meaning here until ``layers.py`` reads a layout name of its own."""
         return self.block
 
     def size_probabilities(self) -> torch.Tensor:
@@ -172,11 +197,11 @@ class MixedMotifLayer(SpikingLayer):
     def _option_edges(self, j: int, v: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Type-mixed edge weights of option ``v``: intra ``[M_v, v, v]``, lateral ``[2, M_v, v]``."""
         p = torch.softmax(self.arch[f"intra_{v}"], dim=-1)
-        intra = self._mix(p, self.weights_intra[j])
+        intra = self._mix(p, self.intra_weight[j])
         lateral = None
         if self.lateral:
             pl = torch.softmax(self.arch[f"lateral_{v}"], dim=-1).unsqueeze(1)  # [2, 1, v, 3]
-            lateral = self._mix(pl, self.weights_lateral[j])
+            lateral = self._mix(pl, self.lateral_weight[j])
         return intra, lateral
 
     def _mix(self, p: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
@@ -191,7 +216,7 @@ class MixedMotifLayer(SpikingLayer):
         n, block = self.n_neurons, self.block
         m = n // block
         probs = self.size_probabilities()
-        ref = self.weights_intra[0]
+        ref = self.intra_weight[0]
         flat = ref.new_zeros(m * 3 * block * block)
         for j, v in enumerate(self.options):
             if self.fixed_size is not None and v != self.fixed_size:
@@ -243,8 +268,24 @@ class MixedMotifLayer(SpikingLayer):
         )
 
 
+#: old parameter names of :class:`MixedMotifLayer` -> the names now (SC-ML's ``intra_weight`` /
+#: ``lateral_weight``); a state dict with the old keys still loads (``CHANGELOG.md``, "Renamed")
+RENAMED_PARAMETERS = {"weights_intra": "intra_weight", "weights_lateral": "lateral_weight"}
+
+
+def _renamed_weights(module, state_dict, prefix, *args) -> None:
+    """``load_state_dict`` pre-hook: a checkpoint saved before the rename (``<prefix>weights_intra.<j>``)
+    loads into ``<prefix>intra_weight.<j>``."""
+    for key in list(state_dict):
+        if not key.startswith(prefix):
+            continue
+        head, _, rest = key[len(prefix) :].partition(".")
+        if head in RENAMED_PARAMETERS and rest:
+            state_dict[f"{prefix}{RENAMED_PARAMETERS[head]}.{rest}"] = state_dict.pop(key)
+
+
 def search_network(cfg: HRMASConfig, in_features: int, classes: int) -> SCMLClassifier:
-    """Input -> :class:`MixedMotifLayer` (the search space) -> the readout of ``cfg.loss``."""
+    """Input -> :class:`MixedMotifLayer` (the search space) -> the readout of ``cfg.readout``."""
     common = dict(backend=cfg.backend, neuron=cfg.neuron(), spike_fn=cfg.spike_fn)
     layer = MixedMotifLayer(
         in_features,
@@ -261,7 +302,7 @@ def search_network(cfg: HRMASConfig, in_features: int, classes: int) -> SCMLClas
         classes,
         hidden_layer=layer,
         input_gain=cfg.input_gain or 1.0,
-        readout=cfg.loss,
+        readout=cfg.readout,
         **common,
     )
 
