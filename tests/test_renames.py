@@ -223,3 +223,42 @@ def test_old_attribute_names_warn_and_work():
         assert layer.weights_intra is layer.intra_weight
     with pytest.warns(DeprecationWarning, match="lateral_weight"):
         assert layer.weights_lateral is layer.lateral_weight
+
+
+def test_trained_model_saved_with_the_old_config_key_loads(tmp_path):
+    from snn_motifs._io import save_torch
+    from snn_motifs.search import Genotype, build_classifier, load_trained
+    from snn_motifs.topology import MotifTopology
+
+    cfg = HRMASConfig(readout="max", hidden=8, motif_sizes=[4], spike_fn="atan")
+    genotype = Genotype(MotifTopology.uniform(4), 8)
+    model = build_classifier(genotype, cfg, 3, 2)
+    blob = {"genotype": genotype.to_dict(), "config": _old(cfg), "model": model.state_dict()}
+    save_torch(blob, tmp_path / "model.pt")  # as 'snn-motifs train' wrote it before the rename
+    with pytest.warns(DeprecationWarning, match="'loss'"):
+        loaded, _, loaded_cfg = load_trained(tmp_path)
+    assert loaded_cfg == cfg and loaded.readout == "max"
+
+
+def test_search_checkpoint_written_before_the_renames_resumes(tmp_path):
+    from snn_motifs._io import load_torch, save_torch
+    from snn_motifs.search import HRMASRun
+
+    from .conftest import tiny_search
+
+    cfg, data = tiny_search()
+    quiet = dict(progress=False, log=lambda s: None, tensorboard=False)
+    run = HRMASRun(cfg, data, tmp_path, **quiet)
+    run.save()
+    blob = load_torch(run.checkpoint_path)
+    blob["config"] = _old(cfg)
+    blob["model"] = _renamed_to_old(blob["model"])
+    assert "hidden.weights_intra.0" in blob["model"]
+    save_torch(blob, run.checkpoint_path)
+    again = HRMASRun(cfg, data, tmp_path, **quiet)
+    with torch.no_grad():
+        for p in again.model.hidden.intra_weight:
+            p.zero_()
+    again.load()  # no "different config" refusal, every weight found under its new name
+    for a, b in zip(again.model.hidden.intra_weight, run.model.hidden.intra_weight, strict=True):
+        assert torch.equal(a, b)
