@@ -262,3 +262,12 @@ def test_search_checkpoint_written_before_the_renames_resumes(tmp_path):
     again.load()  # no "different config" refusal, every weight found under its new name
     for a, b in zip(again.model.hidden.intra_weight, run.model.hidden.intra_weight, strict=True):
         assert torch.equal(a, b)
+
+
+def test_sweep_space_with_the_old_key_sweeps_the_readout():
+    pytest.importorskip("ray.tune")
+    from snn_motifs.search.sweep import parse_space
+
+    with pytest.warns(DeprecationWarning, match="'loss'"):
+        space = parse_space({"loss": {"choice": ["max", "mean"]}})
+    assert list(space) == ["readout"]

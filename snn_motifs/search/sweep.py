@@ -25,7 +25,7 @@ from pathlib import Path
 from .._io import atomic_write_text, hold_run_folder, read_json, run_folder_scope, write_json
 from .._optional import require
 from ..datasets import SplitData
-from .config import HRMASConfig, load_config
+from .config import HRMASConfig, load_config, renamed_keys
 
 __all__ = ["sweep", "parse_space", "SPACE_KINDS"]
 
@@ -40,6 +40,7 @@ def parse_space(space: dict | str | Path) -> dict:
         space = read_json(space, "search space")
     if not isinstance(space, dict) or not space:
         raise ValueError(f"a search space is a non-empty JSON object of config keys, got {space!r}")
+    space = renamed_keys(space, warn=True)  # an old key name (loss) is swept as its new one (readout)
     known = {f.name for f in dataclasses.fields(HRMASConfig)}
     out = {}
     for key, spec in space.items():
