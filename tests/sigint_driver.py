@@ -41,6 +41,6 @@ def arm(fn, epoch: int, forward: int):
 
 if __name__ == "__main__":
     phase, epoch, forward = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    name = {"search": "search_epoch", "retrain": "train_epoch"}[phase]
+    name = {"search": "search_epoch", "retrain": "fit_epoch"}[phase]
     setattr(runner, name, arm(getattr(runner, name), epoch, forward))
     sys.exit(cli.main(sys.argv[5:]))
