@@ -72,6 +72,7 @@ def _assert_same(eager_out, compiled_out):
         torch.testing.assert_close(g1[name], g0[name], rtol=1e-6, atol=1e-9, msg=name)
 
 
+@pytest.mark.slow
 @needs_compiler
 @pytest.mark.parametrize(
     "spike_fn, learn", [("atan", True), ("tssl", False)], ids=["atan-learned-tau-R", "tssl"]
@@ -91,6 +92,7 @@ def test_compiled_kernel_equals_eager_kernel(spike_fn, learn):
     _assert_same(_run(eager, x, start), _run_compiled(compiled, x, start))
 
 
+@pytest.mark.slow
 @needs_compiler
 def test_compiled_kernel_with_hrmas_mixed_op():
     """Full off-diagonal lateral blocks (the HRMAS mixed op) and a block wider than the unrolled limit."""
@@ -122,6 +124,7 @@ def test_block_matvec_unrolled_equals_reduction(monkeypatch):
     torch.testing.assert_close(rec.block_matvec(z, w), expected)
 
 
+@pytest.mark.slow
 @needs_compiler
 def test_compiled_once_per_shape():
     torch._dynamo.reset()
