@@ -29,7 +29,6 @@ from .neuron import psc_update
 
 __all__ = [
     "psc",
-    "regular_train",
     "kernel_loss",
     "count_loss",
     "predict",
@@ -73,16 +72,6 @@ def psc(spikes: torch.Tensor, tau_syn: float, gain: float = 1.0) -> torch.Tensor
         a = psc_update(a, s_t, decay)
         out.append(a)
     return torch.stack(out) * gain
-
-
-def regular_train(steps: int, rate: float, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """A regular spike train ``[steps]`` firing on a ``rate`` fraction of the steps, evenly spaced
-    (``rate = 1``: every step, the paper's desired train; ``0.2``: every fifth step)."""
-    if not 0 < rate <= 1:
-        raise ValueError(f"rate must lie in (0, 1], got {rate!r}")
-    t = torch.arange(steps + 1, dtype=torch.float64)
-    counts = torch.floor(t * rate + 1e-9)
-    return (counts[1:] > counts[:-1]).to(dtype or torch.get_default_dtype())
 
 
 def _desired_trains(

@@ -21,11 +21,9 @@ import torch.nn.functional as F
 from .topology import ConnectionType, MotifTopology
 
 __all__ = [
-    "effective_weights",
     "type_masks",
     "signed_from_masks",
     "lateral_types",
-    "signed_weights",
     "UNROLL_MAX",
     "block_matvec",
     "block_outer",
@@ -68,11 +66,6 @@ def signed_from_masks(
     return exc * raw.abs() + free * raw + inh * float(inhibitory)
 
 
-def signed_weights(raw: torch.Tensor, types: torch.Tensor, inhibitory: float | None = None) -> torch.Tensor:
-    """:func:`signed_from_masks` for a tensor of connection types broadcasting against ``raw``."""
-    return signed_from_masks(raw, type_masks(types.to(raw.device)).to(raw.dtype), inhibitory)
-
-
 def lateral_types(topology: MotifTopology, n_motifs: int) -> torch.Tensor:
     """The lateral pattern repeated over ``n_motifs`` motifs ``[2, M, v]``, with the edges off the layer's
     ends (no left neighbour of the first motif, no right one of the last) set to none."""
@@ -80,20 +73,6 @@ def lateral_types(topology: MotifTopology, n_motifs: int) -> torch.Tensor:
     types[0, 0] = ConnectionType.NONE
     types[1, -1] = ConnectionType.NONE
     return types
-
-
-def effective_weights(
-    intra_raw: torch.Tensor,
-    lateral_raw: torch.Tensor | None,
-    topology: MotifTopology,
-    inhibitory: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Signed intra ``[M, v, v]`` and lateral ``[2, M, v]`` weights, boundary lateral edges zeroed
-    (``inhibitory`` as in :func:`signed_from_masks`)."""
-    intra = signed_weights(intra_raw, topology.intra.unsqueeze(0), inhibitory)
-    if lateral_raw is None:
-        return intra, None
-    return intra, signed_weights(lateral_raw, lateral_types(topology, lateral_raw.shape[1]), inhibitory)
 
 
 def to_motif_layout(x: torch.Tensor, motif_size: int) -> torch.Tensor:
