@@ -18,7 +18,7 @@ from snn_motifs.training import fit
 DEFAULT_TI46 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ti46_alpha"
 
 #: name -> (loader(args) -> SplitData, neuron constants, readout, epochs attribute of args). MNIST-1D's
-#: short sequences want short time constants and the max-over-time readout (README, "Accuracy").
+#: short sequences want short time constants and the max-over-time readout (docs/results.md, "Accuracy").
 DATASETS: dict[str, tuple[Callable, NeuronParameters, str, str]] = {
     "ti46_sd": (
         lambda a: datasets.load_ti46_alpha(a.ti46_root, "speaker_dependent"),

@@ -23,7 +23,7 @@ rewritten after every run and runs already in it are skipped, so an interrupted 
     OMP_NUM_THREADS=1 python benchmarks/bench_tssl.py --json benchmarks/results/bench_tssl.json
 
 Two processes on 2 cores: disjoint ``--variants`` into two JSON files, then
-``--variants none --merge a.json,b.json``. README "Accuracy" has the table and the wall times.
+``--variants none --merge a.json,b.json``. docs/results.md "Accuracy" has the table and the wall times.
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ class RateRegularizer:
 
     The defaults (weight 30, target 0.2, per neuron) are TSSL-BP's setting: TSSL-BP drives SC-ML's hidden
     rate to 0.4-0.5 where the arc-tangent surrogate settles near 0.3, and with this penalty (rate 0.18) it
-    reaches the surrogate's accuracy on TI46-Alpha (README "Accuracy", ``benchmarks/bench_tssl.py``).
+    reaches the surrogate's accuracy on TI46-Alpha (docs/results.md "Accuracy", ``benchmarks/bench_tssl.py``).
     """
 
     weight: float = 30.0

@@ -36,7 +36,7 @@ as ``Affine -> LI`` with ``tau = tau_mem dt``, ``r = 1``, ``v_leak = 0``, whose 
 ``metadata["readout"]`` says how it is reduced over time.
 
 Importer findings (snnTorch 1.0.0, Norse 1.1.0, nirtorch 2.6, nir 1.0.8) are listed in
-:data:`IMPORTER_NOTES` and in the README; :func:`import_norse` and :func:`import_snntorch` apply the
+:data:`IMPORTER_NOTES` and in docs/nir.md; :func:`import_norse` and :func:`import_snntorch` apply the
 needed settings (``dt``), map ``LI`` (which neither importer does) to the simulator's own leaky
 integrator, and refuse the cases that are known to compute something else. Their code, like
 everything that touches a simulator, lives in the adapters package (``snn_motifs.adapters.norse_interop``,
@@ -70,7 +70,7 @@ __all__ = [
     "run_imported",
 ]
 
-#: What we found in the importers; see the README section "NIR export".
+#: What we found in the importers; see docs/nir.md.
 IMPORTER_NOTES = {
     "norse": (
         "norse.torch.from_nir maps CubaLIF to an LIBoxCell synapse (input scaled by dt/tau_syn) feeding "

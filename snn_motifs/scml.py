@@ -30,9 +30,9 @@ class SCML(SpikingLayer):
         n_neurons: layer size ``N`` (Norse: ``hidden_size``).
         motif_size: motif size ``v``, must divide ``N``. Optional when ``topology`` is given.
         topology: shared :class:`~snn_motifs.topology.MotifTopology`; default: every intra-motif and
-            lateral edge free-sign (trained, any sign), which learns best without a search (README,
-            "Accuracy"); an HRMAS genotype or ``MotifTopology.uniform(v)`` gives excitatory /
-            inhibitory / absent edge types.
+            lateral edge free-sign (trained, any sign), which learns best without a search
+            (docs/results.md, "Accuracy"); an HRMAS genotype or ``MotifTopology.uniform(v)`` gives
+            excitatory / inhibitory / absent edge types.
         recurrent_init: one initial value for every recurrent edge (the paper's 0.2). Default None: the
             fan-in aware initialisation of :func:`~snn_motifs.topology.initial_weights` (excitatory and
             inhibitory edges start at 0.2/fan_in in magnitude, free-sign edges ``N(0, 1/fan_in)``).
