@@ -2,7 +2,7 @@
 
 Kept deliberately plain: one epoch is ``for x, y in batches: loss(model(x), y).backward(); step``. The
 benchmarks, the ScSr-SNN builder and the HRMAS search share it. :func:`fit` holds the recommended recipe,
-chosen by measurement on TI46-Alpha and MNIST-1D (README, "Accuracy"): AdamW, a cosine learning-rate
+chosen by measurement on TI46-Alpha and MNIST-1D (docs/results.md, "Accuracy"): AdamW, a cosine learning-rate
 schedule, gradient-norm clipping, and a data-driven input gain (:func:`calibrate_input_gain`) so that no
 hand-set constant is needed to make the first layer fire. Each epoch logs every spiking layer's firing
 rate and the gradient norms, and warns when a layer is silent or saturated. A non-finite loss, gradient
@@ -87,7 +87,7 @@ class LossConfig:
     tau_syn: float = 8.0
     #: count loss: the label neuron should fire on at least this fraction of the steps (padding included),
     #: the others on at most ``undesired_rate``; 0.2 / 0.02 beat the 0.5 / 0.05 used before (TI46-Alpha,
-    #: README "Accuracy"): a rate of 0.5 is out of reach for a tau_m = 16 neuron on short utterances
+    #: docs/results.md "Accuracy"): a rate of 0.5 is out of reach for a tau_m = 16 neuron on short utterances
     desired_rate: float = 0.2
     undesired_rate: float = 0.02
 
@@ -982,7 +982,7 @@ def fit(
     ``[T, B, classes]``, optionally with ``readout``, ``tau_syn`` and an ``input_gain`` buffer; one of them
     present but of the wrong kind is refused by :func:`check_model` with a ``TypeError`` naming it.
 
-    Recipe (defaults chosen by measurement, README "Accuracy"), built by functions the HRMAS runner's
+    Recipe (defaults chosen by measurement, docs/results.md "Accuracy"), built by functions the HRMAS runner's
     retraining calls too: AdamW (``lr``, ``weight_decay``) with a cosine schedule to 0 over all steps
     (:func:`fit_optimizer`; ``schedule="constant"`` to switch it off), gradient-norm clipping at
     ``clip_grad`` (:data:`CLIP_GRAD`) in every epoch (:func:`fit_epoch`), the model's own readout loss (or
@@ -994,7 +994,7 @@ def fit(
     penalty on spiking layers' firing rates above its target to every batch's loss; ``weight_clip``
     clamps every ``*weight`` parameter to ``[-weight_clip, weight_clip]`` after each optimiser step (the
     TSSL-BP authors use 4). With ``spike_fn="tssl"`` pass ``rate_regularizer=RateRegularizer()``: it
-    brings TSSL-BP to the surrogate's accuracy on TI46-Alpha (README "Accuracy"; the clamp changes
+    brings TSSL-BP to the surrogate's accuracy on TI46-Alpha (docs/results.md "Accuracy"; the clamp changes
     nothing there, the weights stay far below 4). ``param_groups`` replaces
     ``model.parameters()`` by torch's optimiser parameter groups (``[{"params": [...], "lr": ...,
     "weight_decay": ...}, ...]``; a group without ``lr``/``weight_decay`` gets ``lr``/``weight_decay``);
