@@ -11,6 +11,8 @@ from pathlib import Path
 
 from torch import nn
 
+from .layers import spiking_layers
+
 __all__ = ["ScalarLog", "open_log"]
 
 
@@ -50,8 +52,6 @@ class ScalarLog:
         """Mean and spread of every spiking layer's ``R`` and ``tau`` (what SpiKL-IP and BIP change)."""
         if self.writer is None:
             return
-        from .training import spiking_layers
-
         for name, layer in spiking_layers(model).items():
             for param in ("resistance", "tau_mem"):
                 value = getattr(layer.neurons, param).detach().float()

@@ -27,7 +27,7 @@ from .fused_kernel import MotifLIFSequence, compiler_available, supports_fused
 from .neuron import LIFState, NeuronModel
 from .recurrence import recurrent_input, transposed_weights
 
-__all__ = ["SpikingLayer", "SpikingLinear", "Record", "KERNELS"]
+__all__ = ["spiking_layers", "SpikingLayer", "SpikingLinear", "Record", "KERNELS"]
 
 #: the kernel choices of :class:`SpikingLayer` (``kernel=``)
 KERNELS = ("auto", "step", "fused", "compiled")
@@ -585,3 +585,8 @@ class SpikingLayer(nn.Module):
 class SpikingLinear(SpikingLayer):
     """Feed-forward spiking layer (``nn.Linear`` + LIF neurons, eqs 1-4): the papers' output layer and
     the plain feed-forward SNN baseline."""
+
+
+def spiking_layers(model: nn.Module) -> dict[str, SpikingLayer]:
+    """Every spiking layer of ``model`` by its module name (the model itself is called ``"model"``)."""
+    return {name or "model": m for name, m in model.named_modules() if isinstance(m, SpikingLayer)}

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .layers import SpikingLayer
+from .layers import SpikingLayer, spiking_layers
 from .neuron import LIFState
 from .recurrence import recurrent_current_t
 
@@ -105,12 +105,8 @@ def recurrent_fan_out(layer: SpikingLayer) -> torch.Tensor | None:
 def recurrent_synapses(model: nn.Module) -> int:
     """Non-zero recurrent weights of every spiking layer in ``model`` (lateral edges that would leave the
     layer are not synapses)."""
-    layers = [model] if isinstance(model, SpikingLayer) else _spiking_layers(model).values()
+    layers = [model] if isinstance(model, SpikingLayer) else spiking_layers(model).values()
     return sum(int(f.sum()) for layer in layers if (f := recurrent_fan_out(layer)) is not None)
-
-
-def _spiking_layers(model: nn.Module) -> dict[str, SpikingLayer]:
-    return {name or "model": m for name, m in model.named_modules() if isinstance(m, SpikingLayer)}
 
 
 def _stock_spiking(module: nn.Module) -> bool:
@@ -249,7 +245,7 @@ def _hooks(model: nn.Module, counter: _Counter) -> Iterator[None]:
         elif _stock_spiking(module):
             handles.append(module.register_forward_hook(on_stock))
 
-    layers = _spiking_layers(model)
+    layers = spiking_layers(model)
     fan_outs = {name: recurrent_fan_out(layer) for name, layer in layers.items()}
 
     def on_spikes(name: str, spikes: torch.Tensor, crossing: torch.Tensor) -> None:
@@ -269,7 +265,7 @@ def _hooks(model: nn.Module, counter: _Counter) -> Iterator[None]:
 def _check(model: object, x: object, batch_first: bool) -> torch.Tensor:
     if not isinstance(model, nn.Module):
         raise TypeError(f"measure() needs a torch.nn.Module, got {type(model).__name__}")
-    if not _spiking_layers(model) and not any(_stock_spiking(m) for m in model.modules()):
+    if not spiking_layers(model) and not any(_stock_spiking(m) for m in model.modules()):
         raise ValueError(
             f"{type(model).__name__} has no spiking layer: measure() counts spikes and synaptic "
             "operations of models built from snn_motifs layers (SCML, SelfRecurrent, SpikingLinear, "
@@ -292,10 +288,10 @@ def _forward(model: nn.Module, x: torch.Tensor) -> None:
     ``nn.Linear`` and snnTorch ``Leaky(init_hidden=True)``) is reset and stepped through time."""
     if isinstance(model, SpikingLayer):
         model.run(x)
-    elif isinstance(model, nn.Sequential) and _spiking_layers(model):
+    elif isinstance(model, nn.Sequential) and spiking_layers(model):
         for layer in model:  # a stack of our layers: each runs the whole sequence
             x = layer.run(x)[0] if hasattr(layer, "run") else layer(x)
-    elif _spiking_layers(model):
+    elif spiking_layers(model):
         model(x)
     else:
         _reset_stock(model)
@@ -318,7 +314,7 @@ def _static(model: nn.Module) -> dict:
         if isinstance(module, _CONNECTIONS):
             zeros += int((module.weight == 0).sum())
             total += module.weight.numel()
-    for layer in _spiking_layers(model).values():
+    for layer in spiking_layers(model).values():
         fan_out = recurrent_fan_out(layer)
         if fan_out is not None:
             total += layer.n_neurons**2

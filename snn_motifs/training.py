@@ -26,7 +26,7 @@ from torch import nn
 
 from ._tensorboard import open_log
 from .datasets import batches
-from .layers import SpikingLayer
+from .layers import SpikingLayer, spiking_layers
 from .losses import RateRegularizer, count_loss, decode_membrane, kernel_loss, membrane_loss, predict
 from .readout import MEMBRANE_READOUTS, READOUTS
 
@@ -234,11 +234,6 @@ def objective_of(model: nn.Module, loss: LossConfig | None = None) -> LossConfig
             readout=readout, tau_syn=float(getattr(model, "tau_syn", MODEL_DEFAULTS["tau_syn"]))
         )
     return LossConfig(readout=MODEL_DEFAULTS["readout"])
-
-
-def spiking_layers(model: nn.Module) -> dict[str, SpikingLayer]:
-    """Every spiking layer of ``model`` by its module name (the model itself is called ``"model"``)."""
-    return {name or "model": m for name, m in model.named_modules() if isinstance(m, SpikingLayer)}
 
 
 def firing_rates(model: nn.Module) -> dict[str, float]:
