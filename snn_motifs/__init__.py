@@ -3,7 +3,7 @@
 Papers: "the HRMAS paper" is Zhang, Geng & Li, *Composing Recurrent Spiking Neural Networks using
 Locally-Recurrent Motifs and Risk-Mitigating Architectural Optimization* (SC-ML, HRMAS, SpiKL-IP in HRMAS);
 "the ScSr-SNN paper" is Zhang & Li, *Skip-Connected Self-Recurrent Spiking Neural Networks with Joint
-Intrinsic Parameter and Synaptic Weight Training* (ScSr-SNN, BIP). See the README's references (docs/ for the rest).
+Intrinsic Parameter and Synaptic Weight Training* (ScSr-SNN, BIP). See the README's references.
 
 Public API (paper concept -> name):
 

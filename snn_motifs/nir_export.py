@@ -284,7 +284,7 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
         "model": type(model).__name__,
     }
     if isinstance(stages[-1].layer, LeakyIntegrator) and isinstance(getattr(model, "readout", None), str):
-        # how the output membranes [T, B, C] become a class: training.make_predict(LossConfig(kind=...))
+        # how the output membranes [T, B, C] become a class: training.make_predict(LossConfig(readout=...))
         metadata["readout"] = model.readout
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 

@@ -435,7 +435,7 @@ def _check_reimport(model, path, x: torch.Tensor, importer: str, spiking: str, l
         torch.testing.assert_close(membranes, expected, **MEMBRANE_TOL)
     graph = ne.read_nir(path)
     assert graph.metadata["readout"] == model.readout
-    predict = make_predict(LossConfig(kind=graph.metadata["readout"]))
+    predict = make_predict(LossConfig(readout=graph.metadata["readout"]))
     assert torch.equal(predict(membranes), predict(expected))
     return float((membranes - expected).abs().max())
 
@@ -525,7 +525,7 @@ def test_scsr_with_membrane_readout_reimports(importer, variant, readout):
     assert type(graph.nodes["layer3.li"]).__name__ == "LI" and graph.metadata["readout"] == readout
     membranes = ne.run_imported(_import(importer, graph), x)
     torch.testing.assert_close(membranes, expected, **MEMBRANE_TOL)
-    predict = make_predict(LossConfig(kind=readout))
+    predict = make_predict(LossConfig(readout=readout))
     assert torch.equal(predict(membranes), predict(expected))
 
 
