@@ -75,7 +75,7 @@ def jobs(args, methods: str | None = None) -> list[tuple[str, int, object, Path,
 def _progress(folder: Path) -> str:
     """How far an unfinished run has got, read from its last checkpoint."""
     if not (folder / "checkpoint.pt").exists():
-        return "not started (a dense RSNN is written only when it finishes)"
+        return "running or not started (a dense RSNN writes nothing until it finishes)"
     state = load_torch(folder / "checkpoint.pt")["state"]
     return f"{state['phase']}, {state['epoch']} epochs of that phase done"
 
