@@ -39,6 +39,7 @@ current of a step and hand it to the adapter; the adapter owns everything per ne
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -246,9 +247,19 @@ class NeuronAdapter(nn.Module):
         """``1 - 1/tau`` per neuron (eq 2), in ``[0, 1)``."""
         return 1.0 - self.tau_inv()
 
-    def gain(self) -> torch.Tensor:
-        """``R`` per neuron (eq 2), clamped to stay positive."""
+    def effective_resistance(self) -> torch.Tensor:
+        """``R`` per neuron (eq 2) as the step uses it: ``resistance`` clamped to stay positive. (Not to be
+        confused with a classifier's ``input_gain``, the scale of its input.)"""
         return self.resistance.clamp(min=MIN_RESISTANCE)
+
+    def gain(self) -> torch.Tensor:
+        """Deprecated name of :meth:`effective_resistance`."""
+        warnings.warn(
+            "NeuronAdapter.gain() is deprecated; use effective_resistance() (R of eq 2)",
+            DeprecationWarning,
+            2,
+        )
+        return self.effective_resistance()
 
     # -- state -------------------------------------------------------------------------------------
     def init_state(

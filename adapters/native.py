@@ -67,7 +67,7 @@ class NativeLIF(NeuronAdapter):
             state,
             1.0 - tau_inv,
             tau_inv,
-            self.gain(),
+            self.effective_resistance(),
             self.v_threshold,
             self.syn_decay,
             self.spike_fn,

@@ -115,5 +115,5 @@ class NorseLIF(NeuronAdapter):
         if self.equations == "norse":
             spikes, new = lif.lif_feed_forward_step(current, ff_state, p, dt=self.params.dt)
             return spikes, LIFState(new.v, new.i, spikes + self.psc_decay() * state.a, spikes)
-        spikes, new = lif.lif_feed_forward_step(self.gain() * current, ff_state, p, dt=1.0)
+        spikes, new = lif.lif_feed_forward_step(self.effective_resistance() * current, ff_state, p, dt=1.0)
         return spikes, LIFState(new.v, new.i, psc_update(state.a, spikes, self.syn_decay), spikes)

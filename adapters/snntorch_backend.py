@@ -116,7 +116,7 @@ class SnnTorchLIF(NeuronAdapter):
         # eq 1's I[t] = i[t] + R c[t] (snn_motifs.neuron.synaptic_current) kept as separate multiply and add:
         # synaptic_current's addcmul rounds once (fused multiply-add), which would move this backend's
         # membranes and gradients in the last bit
-        syn = state.i + self.gain() * current
+        syn = state.i + self.effective_resistance() * current
         self.neuron.beta = 1.0 - tau_inv
         spikes, mem = self.neuron(tau_inv * syn, state.v)
         decay = self.syn_decay

@@ -147,7 +147,7 @@ def backward_chunk(
     lateral: torch.Tensor | None,
     v_threshold: float,
     syn_decay: float,
-    rule: SurrogateSpike,
+    spike_fn: SurrogateSpike,
     out: torch.Tensor | None,
 ):
     """Back-propagation through the ``K`` steps of one chunk, last step first (the module docstring's
@@ -155,7 +155,7 @@ def backward_chunk(
     the last step); ``s_before``/``u_before`` are the spikes and membrane of the step before the chunk.
     ``sums = (intra, lateral_left, lateral_right, leak, tau_inv, gain)`` gradient accumulators (None: not
     needed). Writes ``dL/dx`` into ``out`` ``[K, B, M, v]`` (unless None) and returns ``(carries, sums)``."""
-    tssl = getattr(rule, "uses_neuron_state", False)
+    tssl = getattr(spike_fn, "uses_neuron_state", False)
     a_bar, p_bar, i_bar, c_bar = carries
     g_intra, g_left, g_right, g_leak, g_tau, g_res = sums
     weight_grads = (g_intra, g_left, g_right)
@@ -174,11 +174,11 @@ def backward_chunk(
         if tssl:  # p_bar is TSSL-BP's delta, the carry its theta (snn_motifs.tssl)
             theta_in = p_bar if g_mems is None else g_mems[k] + p_bar
             p_bar, carry = tssl_delta(
-                rule, s_bar, theta_in, p_t, u_prev, s_t, pscs[k], leak, tau_inv, v_threshold
+                spike_fn, s_bar, theta_in, p_t, u_prev, s_t, pscs[k], leak, tau_inv, v_threshold
             )
         else:
             u_bar = leak * p_bar if g_mems is None else g_mems[k] + leak * p_bar
-            p_bar = u_bar * (1.0 - s_t) + (s_bar - u_bar * p_t) * rule.derivative(p_t - v_threshold)
+            p_bar = u_bar * (1.0 - s_t) + (s_bar - u_bar * p_t) * spike_fn.derivative(p_t - v_threshold)
             carry = p_bar
         i_bar = tau_inv * p_bar + syn_decay * i_bar
         c_bar = resistance * i_bar
@@ -212,7 +212,7 @@ def _chunks(steps: int, chunk: int) -> list[tuple[int, int]]:
 
 
 class MotifLIFSequence(torch.autograd.Function):
-    """``(x, leak, tau_inv, R, intra, lateral, v0, i0, a0, z0, V_th, decay, rule, record, compiled)
+    """``(x, leak, tau_inv, R, intra, lateral, v0, i0, a0, z0, V_th, decay, spike_fn, record, compiled)
     -> (S, v_T, i_T, a_T, U|None, A|None)``: the whole time loop, eager or through compiled chunks.
 
     ``x`` ``[T, B, M, v]`` (the feed-forward current, neuron axis viewed as motifs); per-neuron
@@ -237,13 +237,13 @@ class MotifLIFSequence(torch.autograd.Function):
         z0: torch.Tensor,
         v_threshold: float,
         syn_decay: float,
-        rule: SurrogateSpike,
+        spike_fn: SurrogateSpike,
         record: bool = False,
         compiled: bool = False,
     ):
         ctx.set_materialize_grads(False)
         needs = ctx.needs_input_grad
-        tssl = getattr(rule, "uses_neuron_state", False)
+        tssl = getattr(spike_fn, "uses_neuron_state", False)
         runs["compiled" if compiled else "eager"] += 1
         step = _compiled("forward", forward_chunk) if compiled else forward_chunk
         chunk = CHUNK if compiled else max(x.shape[0], 1)
@@ -265,7 +265,7 @@ class MotifLIFSequence(torch.autograd.Function):
             leak, tau_inv, resistance, intra, lateral, v0, z0, spikes, pre, syns, currents, pscs
         )
         ctx.v_threshold, ctx.syn_decay = float(v_threshold), float(syn_decay)
-        ctx.rule, ctx.compiled, ctx.chunk = rule, compiled, chunk
+        ctx.spike_fn, ctx.compiled, ctx.chunk = spike_fn, compiled, chunk
         mems = pre * (1.0 - spikes) if record else None
         return spikes, v_t, i_t, a_t, mems, (pscs if record else None)
 
@@ -274,10 +274,10 @@ class MotifLIFSequence(torch.autograd.Function):
         saved = ctx.saved_tensors
         leak, tau_inv, resistance, intra, lateral, v0, z0, spikes, pre, syns, currents, pscs = saved
         needs = ctx.needs_input_grad
-        rule = ctx.rule
-        tssl = getattr(rule, "uses_neuron_state", False)
+        spike_fn = ctx.spike_fn
+        tssl = getattr(spike_fn, "uses_neuron_state", False)
         if tssl:
-            check_incoming_gradient(rule, g_spikes)
+            check_incoming_gradient(spike_fn, g_spikes)
         # the final state's gradients are the last step's: fold them into per-step gradients
         if g_v_t is not None:
             g_mems = torch.zeros_like(spikes) if g_mems is None else g_mems.clone()
@@ -312,7 +312,7 @@ class MotifLIFSequence(torch.autograd.Function):
             carries, sums = step(
                 part(g_spikes), part(g_mems), part(g_pscs), spikes[start:stop], pre[start:stop],
                 part(syns), part(currents), part(pscs), s_before, u_before, carries, sums,
-                leak, tau_inv, resistance, intra, lateral, ctx.v_threshold, ctx.syn_decay, rule,
+                leak, tau_inv, resistance, intra, lateral, ctx.v_threshold, ctx.syn_decay, spike_fn,
                 part(c_bars),
             )  # fmt: skip
         a_bar, p_bar, i_bar, c_bar = carries

@@ -513,7 +513,7 @@ class SpikingLayer(nn.Module):
             ff.unflatten(-1, (m, v)),
             (1.0 - tau_inv).view(m, v),
             tau_inv.view(m, v),
-            neurons.gain().view(m, v),
+            neurons.effective_resistance().view(m, v),
             intra,
             lateral,
             *(s.unflatten(-1, (m, v)) for s in state),

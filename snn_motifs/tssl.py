@@ -123,7 +123,7 @@ def tssl_bp(
 
 
 def tssl_delta(
-    rule: TSSLBP,
+    spike_fn: TSSLBP,
     g_s: torch.Tensor,
     theta: torch.Tensor,
     mem: torch.Tensor,
@@ -138,7 +138,7 @@ def tssl_delta(
     """TSSL-BP at one step ``t`` of the backward walk (module docstring): ``(delta[t], theta for t-1)``.
 
     Args:
-        rule: the :class:`TSSLBP` instance (``bound``, ``width``, ``exp_clamp``, ``warmup_threshold``).
+        spike_fn: the :class:`TSSLBP` instance (``bound``, ``width``, ``exp_clamp``, ``warmup_threshold``).
         g_s: gradient reaching the spike ``s[t]`` (through the PSC, the next layer and the recurrence).
         theta: the value carried back from step ``t+1`` (plus any direct gradient of the membrane ``u[t]``).
         mem: the pre-reset membrane ``u-[t]``; u_prev: the membrane ``u[t-1]``; spikes: ``s[t]``.
@@ -149,28 +149,28 @@ def tssl_delta(
     ``delta[t]`` is the gradient with respect to the membrane update (``dL/dI[t] = tau_inv delta[t]``).
     """
     du = mem - u_prev
-    q = torch.where(du > 0, 1.0 / du.clamp(min=1.0 / rule.bound), 0.0) * spikes
+    q = torch.where(du > 0, 1.0 / du.clamp(min=1.0 / spike_fn.bound), 0.0) * spikes
     silent = 1.0 - spikes
     tssl = q * g_s + theta * (mem * tau_inv * q + leak * silent)
     theta_prev = tssl * spikes + theta * silent * leak
-    surrogate = warmup_surrogate(mem - v_threshold, rule.width, rule.exp_clamp)
-    if getattr(rule, "warmup", "neuron") == "layer":  # the authors' older switch: the whole layer at once
-        cold = torch.tensor(rule.layer_rate() < rule.warmup_rate, device=psc.device)
+    surrogate = warmup_surrogate(mem - v_threshold, spike_fn.width, spike_fn.exp_clamp)
+    if getattr(spike_fn, "warmup", "neuron") == "layer":  # the authors' older switch: the whole layer at once
+        cold = torch.tensor(spike_fn.layer_rate() < spike_fn.warmup_rate, device=psc.device)
     else:  # per neuron: not fired recently (own PSC below the threshold)
-        cold = psc < rule.warmup_threshold
+        cold = psc < spike_fn.warmup_threshold
     delta = torch.where(cold, surrogate * g_s, tssl, out=out)
     return delta, theta_prev
 
 
 def check_incoming_gradient(
-    rule: TSSLBP, *grads: torch.Tensor | None, source: str = "the layers above"
+    spike_fn: TSSLBP, *grads: torch.Tensor | None, source: str = "the layers above"
 ) -> None:
-    """Raise ``FloatingPointError`` if ``rule.check_finite`` and an incoming gradient holds NaN/Inf, before
-    TSSL-BP would write it into the weights (``None`` gradients are skipped). Skipped inside a compiled
+    """Raise ``FloatingPointError`` if ``spike_fn.check_finite`` and an incoming gradient holds NaN/Inf,
+    before TSSL-BP would write it into the weights (``None`` gradients are skipped). Skipped inside a compiled
     graph, where the data-dependent check cannot be traced."""
     if torch.compiler.is_compiling():
         return
-    if rule.check_finite and not all(g is None or torch.isfinite(g).all() for g in grads):
+    if spike_fn.check_finite and not all(g is None or torch.isfinite(g).all() for g in grads):
         raise FloatingPointError(
             f"TSSL-BP received a NaN/Inf gradient from {source}; refusing to write it into the weights. "
             "Check the loss and learning rate, or pass TSSLBP(check_finite=False) to disable this check."
@@ -180,7 +180,7 @@ def check_incoming_gradient(
 class TSSLNeuronStep(torch.autograd.Function):
     """Fused LIF step with the TSSL-BP backward.
 
-    ``forward(I, u_prev, a_prev, leak, tau_inv, s_fwd, u_fwd, V_th, tau_s_decay, rule) -> (s, u)``:
+    ``forward(I, u_prev, a_prev, leak, tau_inv, s_fwd, u_fwd, V_th, tau_s_decay, spike_fn) -> (s, u)``:
     ``u- = leak u_prev + tau_inv I``, ``s = H(u- - V_th)``, ``u = u- (1 - s)``. If a backend already
     computed ``s_fwd`` and ``u_fwd`` (snnTorch, Norse), those are returned and only the backward is ours.
     """
@@ -197,7 +197,7 @@ class TSSLNeuronStep(torch.autograd.Function):
         u_fwd: torch.Tensor | None,
         v_threshold: float,
         syn_decay: float,
-        rule: TSSLBP,
+        spike_fn: TSSLBP,
     ):
         mem = membrane_update(syn, u_prev, leak, tau_inv)  # u-[t], as in lif_step
         if s_fwd is None:
@@ -206,17 +206,17 @@ class TSSLNeuronStep(torch.autograd.Function):
         else:
             spikes, u_post = s_fwd.clone(), u_fwd.clone()
         ctx.save_for_backward(syn, u_prev, a_prev, leak, tau_inv, mem, spikes)
-        ctx.v_threshold, ctx.syn_decay, ctx.rule = v_threshold, syn_decay, rule
+        ctx.v_threshold, ctx.syn_decay, ctx.spike_fn = v_threshold, syn_decay, spike_fn
         return spikes, u_post
 
     @staticmethod
     def backward(ctx, g_s: torch.Tensor, theta: torch.Tensor):  # type: ignore[override]
         syn, u_prev, a_prev, leak, tau_inv, mem, spikes = ctx.saved_tensors
-        rule: TSSLBP = ctx.rule
-        check_incoming_gradient(rule, g_s, theta, source="the layers above (loss or later time steps)")
+        spike_fn: TSSLBP = ctx.spike_fn
+        check_incoming_gradient(spike_fn, g_s, theta, source="the layers above (loss or later time steps)")
         psc = psc_update(a_prev, spikes, ctx.syn_decay)
         delta, theta_prev = tssl_delta(
-            rule, g_s, theta, mem, u_prev, spikes, psc, leak, tau_inv, ctx.v_threshold
+            spike_fn, g_s, theta, mem, u_prev, spikes, psc, leak, tau_inv, ctx.v_threshold
         )
         g_syn = tau_inv * delta
         batch_dims = tuple(range(delta.dim() - leak.dim()))
@@ -306,7 +306,7 @@ class TSSLBP(TSSLStateless):
         layer = self._layer() if getattr(self, "_layer", None) is not None else None
         if layer is None or layer.last_rate is None:
             raise RuntimeError(
-                "TSSLBP(warmup='layer') needs its layer's firing rate: call rule.bind(layer) (fit does it) "
+                "TSSLBP(warmup='layer') needs its layer's firing rate: call its bind(layer) (fit does it) "
                 "and run the layer forward before backward"
             )
         return float(layer.last_rate)
@@ -331,7 +331,7 @@ class TSSLBP(TSSLStateless):
             )
         tau_inv = adapter.tau_inv()
         decay = adapter.syn_decay
-        syn = synaptic_current(state.i, adapter.gain(), current)
+        syn = synaptic_current(state.i, adapter.effective_resistance(), current)
         simulated = adapter.forward_only_step(current, state)  # the simulator's own forward pass, if any
         s_fwd, u_fwd = (None, None) if simulated is None else (simulated[0], simulated[1].v)
         spikes, mem = TSSLNeuronStep.apply(

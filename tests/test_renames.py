@@ -271,3 +271,15 @@ def test_sweep_space_with_the_old_key_sweeps_the_readout():
     with pytest.warns(DeprecationWarning, match="'loss'"):
         space = parse_space({"loss": {"choice": ["max", "mean"]}})
     assert list(space) == ["readout"]
+
+
+def test_the_neurons_R_is_effective_resistance_and_gain_still_works():
+    from snn_motifs import SCML
+
+    neurons = SCML(3, 4, 2).neurons
+    with torch.no_grad():
+        neurons.resistance.fill_(-1.0)  # clamped: R stays positive
+    r = neurons.effective_resistance()
+    assert torch.all(r > 0)
+    with pytest.warns(DeprecationWarning, match="effective_resistance"):
+        assert torch.equal(neurons.gain(), r)
