@@ -114,6 +114,30 @@ def tabulate(all_jobs, seconds: float) -> dict:
     }
 
 
+def restore_finished(all_jobs, json_path: str | Path) -> int:
+    """Put back the ``result.json`` of every run the committed table already holds but whose folder is
+    missing (a fresh clone or machine: run folders are not committed), so finished runs are neither run
+    again nor dropped from the table; returns how many were restored."""
+    path = Path(json_path)
+    if not path.exists():
+        return 0
+    done = {
+        (method, run["seed"]): run
+        for method, entry in read_json(path, "results").get("methods", {}).items()
+        for run in entry.get("runs", [])
+        if "seed" in run
+    }
+    restored = 0
+    for method, seed, _cfg, folder, _kind in all_jobs:
+        run = done.get((method, seed))
+        if run is not None and not (folder / "result.json").exists():
+            write_json(folder / "result.json", run)
+            restored += 1
+    if restored:
+        print(f"{restored} finished run(s) restored from {path}")
+    return restored
+
+
 def markdown(res: dict) -> str:
     """The README table: the paper's numbers beside ours, unfinished runs said as such."""
     lines = [
@@ -161,6 +185,7 @@ def main(argv=None) -> dict:
         return res
     torch.set_num_threads(args.threads)
     all_jobs = jobs(args, ",".join(METHODS))  # the table always covers every method
+    restore_finished(all_jobs, args.json)
     if args.tabulate:
         res = tabulate(all_jobs, 0.0)
         write_json(args.json, res)
