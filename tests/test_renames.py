@@ -65,10 +65,16 @@ def test_bad_readout_is_named():
 
 
 def test_packaged_configs_use_the_new_key():
+    import json
+    from importlib import resources
+
     with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", DeprecationWarning)  # an old key would warn, and fail here
         for name in config_names():
-            load_config(name)
+            cfg = load_config(name)
+            raw = json.loads(resources.files("snn_motifs.configs").joinpath(f"{name}.json").read_text())
+            assert "loss" not in raw, name
+            assert cfg.readout == raw.get("readout", HRMASConfig().readout), name
 
 
 def test_config_diff_treats_old_and_new_spellings_as_one_key():

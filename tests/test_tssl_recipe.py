@@ -11,27 +11,14 @@ import pytest
 import torch
 
 from snn_motifs import SCML, NeuronParameters
-from snn_motifs.datasets import SplitData
 from snn_motifs.losses import RateRegularizer
 from snn_motifs.models import SCMLClassifier
 from snn_motifs.training import bind_layer_rules, clip_weights, fit
 from snn_motifs.tssl import TSSLBP, tssl_delta
 
+from .test_training import _data  # the same two-class rate task
+
 NEURON = NeuronParameters(tau_mem=4, tau_syn=2)
-
-
-def _task(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    rates = torch.where(y[:, None, None] == 0, torch.linspace(0.05, 0.6, 8), torch.linspace(0.6, 0.05, 8))
-    x = (torch.rand(n, 20, 8, generator=g) < rates).float()
-    return x, y
-
-
-def _data() -> SplitData:
-    x, y = _task(96, 0)
-    xt, yt = _task(64, 1)
-    return SplitData(x, y, xt, yt, 2)
 
 
 def _model(spike_fn="tssl", **kw) -> SCMLClassifier:
