@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -27,7 +28,7 @@ from .fused_kernel import MotifLIFSequence, compiler_available, supports_fused
 from .neuron import LIFState, NeuronModel
 from .recurrence import recurrent_input, transposed_weights
 
-__all__ = ["spiking_layers", "SpikingLayer", "SpikingLinear", "Record", "KERNELS"]
+__all__ = ["spiking_layers", "use_kernel", "SpikingLayer", "SpikingLinear", "Record", "KERNELS"]
 
 #: the kernel choices of :class:`SpikingLayer` (``kernel=``)
 KERNELS = ("auto", "step", "fused", "compiled")
@@ -243,7 +244,8 @@ class SpikingLayer(nn.Module):
         if why is not None:
             raise ValueError(
                 f"kernel={self.kernel!r} cannot run on this layer: {why}; use kernel='auto' (the best of "
-                f"{list(self.supported_kernels)}) or one of those"
+                f"{list(self.supported_kernels)}) or one of those, or run the hooked sequences inside "
+                f"snn_motifs.layers.use_kernel(model, 'step')"
             )
 
     def _active_kernel(self) -> str:
@@ -590,3 +592,28 @@ class SpikingLinear(SpikingLayer):
 def spiking_layers(model: nn.Module) -> dict[str, SpikingLayer]:
     """Every spiking layer of ``model`` by its module name (the model itself is called ``"model"``)."""
     return {name or "model": m for name, m in model.named_modules() if isinstance(m, SpikingLayer)}
+
+
+@contextmanager
+def use_kernel(model: nn.Module, kernel: str) -> Iterator[None]:
+    """Run every spiking layer of ``model`` with ``kernel`` inside the block, then restore each layer's own
+    choice. For a phase that needs another kernel for a while, e.g. a SpiKL-IP window, whose step hooks
+    only the step path calls, on a model built with ``kernel="compiled"``::
+
+        with use_kernel(model, "step"), ip.window():
+            model(x)
+
+    The kernel is checked as at construction: one a layer cannot run raises a ValueError naming the fix."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
+    layers = list(spiking_layers(model).values())
+    saved = [layer.kernel for layer in layers]
+    try:
+        for layer in layers:
+            layer.kernel = kernel
+            if kernel != "auto":
+                layer._check_kernel()
+        yield
+    finally:
+        for layer, old in zip(layers, saved, strict=True):
+            layer.kernel = old

@@ -43,7 +43,9 @@ class SCMLClassifier(_Classifier):
         inhibitory_weight: see :class:`~snn_motifs.SCML` (None: inhibitory edges trained, kept negative).
         hidden_layer: use this recurrent layer instead of building an SC-ML (its sizes must match);
             the HRMAS search puts its mixed-op layer here (:func:`snn_motifs.search.space.search_network`).
-        compile: the hidden SC-ML's ``compile`` (:class:`~snn_motifs.layers.SpikingLayer`).
+        kernel: the hidden SC-ML's ``kernel`` (:class:`~snn_motifs.layers.SpikingLayer`: ``"auto"``,
+            ``"step"``, ``"fused"`` or ``"compiled"``); ``compile=True`` is its deprecated spelling of
+            ``"compiled"``.
 
     ``model(x)`` maps ``[T, B, in_features]`` to the readout's output ``[T, B, classes]`` (membranes or
     spikes).
@@ -64,7 +66,8 @@ class SCMLClassifier(_Classifier):
         readout: str = "mean",
         inhibitory_weight: float | None = None,
         hidden_layer: SpikingLayer | None = None,
-        compile: bool = False,
+        kernel: str = "auto",
+        compile: bool | None = None,
     ) -> None:
         super().__init__()
         common = dict(backend=backend, neuron=neuron, spike_fn=spike_fn)
@@ -75,6 +78,7 @@ class SCMLClassifier(_Classifier):
                 motif_size,
                 topology=topology,
                 inhibitory_weight=inhibitory_weight,
+                kernel=kernel,
                 compile=compile,
                 **common,
             )

@@ -4,6 +4,7 @@ and the deprecated ``fused=`` / ``compile=`` keywords."""
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 import warnings
 
@@ -113,3 +114,42 @@ def test_old_pickles_get_a_kernel():
     assert old.kernel == "step"
     for clone in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
         assert clone.kernel == "step"
+
+
+def test_use_kernel_runs_hooked_sequences_on_the_step_path_and_restores_the_choice():
+    from snn_motifs.layers import use_kernel
+
+    x = torch.rand(5, 2, 4) * 3
+    model = torch.nn.Sequential(SCML(4, 8, 2, kernel="fused"))
+    layer, seen = model[0], []
+    handle = layer.neurons.register_step_hook(lambda neurons, spikes, state: seen.append(spikes))
+    with pytest.raises(ValueError, match=r"use_kernel\(model, 'step'\)"):
+        layer.run(x)
+    with use_kernel(model, "step"):
+        assert layer.kernel == "step"
+        layer.run(x)
+    assert layer.kernel == "fused" and len(seen) == 5
+    handle.remove()
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        with use_kernel(model, "gpu"):
+            pass
+    with pytest.raises(ValueError, match="kernel='fused' cannot run.*surrogate"):
+        with use_kernel(SCML(4, 8, 2, spike_fn=lambda u: (u > 0).float()), "fused"):
+            pass
+    assert layer.kernel == "fused"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not fk.compiler_available(), reason="torch.compile needs a C++ compiler here")
+def test_compiled_search_runs_its_spikl_ip_windows_on_the_step_path(tmp_path):
+    """A config with ``compile: true`` (the packaged ti46_alpha one) and SpiKL-IP: the IP window's step
+    hooks need the step path, the rest of the search runs the compiled kernel."""
+    from snn_motifs import search
+
+    from .conftest import tiny_search
+
+    cfg, data = tiny_search(compile=True, ip=True, epochs_size=1, epochs_types=1, epochs_retrain=1)
+    quiet = dict(data=data, baseline=False, plots=False, progress=False, log=lambda s: None)
+    search.run(cfg, tmp_path / "exp", **quiet)
+    result = json.loads((tmp_path / "exp" / "seed0" / "result.json").read_text())
+    assert 0.0 <= result["test_acc"] <= 1.0 and result["cost"]["synops_per_sample"] > 0

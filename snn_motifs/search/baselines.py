@@ -99,7 +99,7 @@ def ff_snn(in_features: int, hidden: int, classes: int, cfg: HRMASConfig) -> SCM
         backend=cfg.backend,
         neuron=cfg.neuron(),
         spike_fn=cfg.spike_fn,
-        compile=cfg.compile,
+        kernel=cfg.kernel,
     )
     return SCMLClassifier(
         in_features,

@@ -93,7 +93,9 @@ class HRMASConfig:
     readout: str = "mean"
     spike_fn: str = "tssl"
     backend: str = "native"
-    compile: bool = False  # torch.compile the recurrent kernels (SpikingLayer's compile)
+    #: True: the recurrent layers run ``kernel="compiled"`` (the sequence kernel through torch.compile;
+    #: needs a C++ compiler on CPU), False: ``kernel="auto"`` (:attr:`kernel`)
+    compile: bool = False
     #: what a cost-aware search trades accuracy against (snn_motifs.search.cost): "synops" (expected
     #: recurrent synaptic operations per sample) or "synapses" (expected recurrent synapses)
     cost: str = "synops"
@@ -144,6 +146,11 @@ class HRMASConfig:
                 raise ValueError(f"{name} must be a time constant > 0 (steps), got {getattr(self, name)!r}")
         if self.ti46_split not in ("speaker_dependent", "loso"):
             raise ValueError(f"ti46_split must be 'speaker_dependent' or 'loso', got {self.ti46_split!r}")
+
+    @property
+    def kernel(self) -> str:
+        """The ``kernel=`` of the recurrent layers this config builds (``compile`` chooses it)."""
+        return "compiled" if self.compile else "auto"
 
     @property
     def loss(self) -> str:

@@ -56,7 +56,7 @@ def build_classifier(genotype: Genotype, cfg: HRMASConfig, in_features: int, cla
         input_gain=cfg.input_gain or 1.0,
         readout=cfg.readout,
         inhibitory_weight=cfg.inhibitory_weight,
-        compile=cfg.compile,
+        kernel=cfg.kernel,
     )
 
 

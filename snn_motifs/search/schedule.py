@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..datasets import SplitData, batches
+from ..layers import use_kernel
 from ..spikl_ip import SpiKLIP
 from ..training import (
     average_gradients,
@@ -87,8 +88,9 @@ class IPWindow:
 
     @torch.no_grad()
     def run(self, model: nn.Module, data: SplitData, gen: torch.Generator, device) -> None:
-        """Forward ``n_batches`` shuffled training batches with the plasticity on."""
-        with self.ip.window():
+        """Forward ``n_batches`` shuffled training batches with the plasticity on, on the step path (the
+        only one that calls the plasticity's step hooks), whatever kernel the layers run otherwise."""
+        with use_kernel(model, "step"), self.ip.window():
             for k, (x, _) in enumerate(
                 batches(data.x_train, data.y_train, self.batch_size, shuffle=True, generator=gen)
             ):

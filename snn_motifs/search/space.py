@@ -293,7 +293,7 @@ def search_network(cfg: HRMASConfig, in_features: int, classes: int) -> SCMLClas
         cfg.effective_options(),
         lateral=cfg.searches_lateral,
         inhibitory_weight=cfg.inhibitory_weight,
-        compile=cfg.compile,
+        kernel=cfg.kernel,
         **common,
     )
     return SCMLClassifier(
