@@ -26,7 +26,6 @@ from .adapters import get_adapter
 from .aliases import apply_aliases, layer_sizes
 from .fused_kernel import MotifLIFSequence, compiler_available, supports_fused
 from .neuron import LIFState, NeuronModel
-from .recurrence import recurrent_input, transposed_weights
 
 __all__ = ["spiking_layers", "use_kernel", "SpikingLayer", "SpikingLinear", "Record", "KERNELS"]
 
@@ -281,11 +280,9 @@ class SpikingLayer(nn.Module):
 
     def __getstate__(self) -> dict:
         """What ``copy.deepcopy`` and pickle (``torch.save`` of the whole model) copy: everything but the
-        per-sequence caches. The step cache holds the last step's membrane and signed recurrent weights,
-        non-leaf tensors of the autograd graph that deepcopy refuses; the compiled step is bound to this
-        layer (a copy would step the original). A copy builds both again on first use."""
+        compiled step, which is bound to this layer (a copy would step the original) and is built again
+        on first use."""
         state = super().__getstate__()
-        state.pop("_step_cache", None)
         state["_compiled_step"] = None
         return state
 
@@ -294,17 +291,31 @@ class SpikingLayer(nn.Module):
         return self.neurons.backend
 
     @property
-    def motif_size(self) -> int:
-        """Block size of the recurrent matmul layout (the whole layer when there is no recurrence)."""
+    def block_size(self) -> int:
+        """The block of the sequence kernel's ``[T, B, N / block, block]`` layout: the whole layer here (no
+        recurrence); a motif layer's motif size (:class:`snn_motifs.scml.MotifRecurrentLayer`)."""
         return self.n_neurons
 
-    @property
-    def n_motifs(self) -> int:
-        return self.n_neurons // self.motif_size
+    #: whether the layer feeds its spikes back (a step from a bare membrane then needs last step's spikes)
+    has_recurrence = False
 
     def recurrent_weights(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Signed recurrent weights ``(intra, lateral)``; ``(None, None)`` without recurrence."""
         return None, None
+
+    def _step_weights(self, weights: tuple) -> tuple | None:
+        """:meth:`recurrent_weights` in the form :meth:`_step` takes (None: no recurrence)."""
+        return None
+
+    def _weights_for_step(self, state: LIFState) -> tuple | None:
+        """The step API's recurrent weights for a step from ``state`` (no recurrence here)."""
+        return None
+
+    def _after_step(self, state: LIFState, weights: tuple | None) -> None:
+        """Called after every step of the step API with the new state (a motif layer caches its weights)."""
+
+    def _forget_sequence(self) -> None:
+        """Drop what the step API keeps between the steps of one sequence (nothing here)."""
 
     # -- state ------------------------------------------------------------------------------------
     def init_state(
@@ -333,7 +344,7 @@ class SpikingLayer(nn.Module):
         explicit, passed in and returned by every step), so nothing inside it is zeroed; it returns the
         state that starts a new sequence (:meth:`init_leaky`) and drops the cached recurrent weights of the
         last step."""
-        self.__dict__.pop("_step_cache", None)
+        self._forget_sequence()
         return self.init_leaky()
 
     # -- the neuron's parameters, by snnTorch's names ---------------------------------------------------
@@ -387,8 +398,7 @@ class SpikingLayer(nn.Module):
                     f"membrane must have shape [B, N] = {[batch, self.n_neurons]}, got {list(state.shape)}; "
                     "start a new sequence with layer.init_leaky()"
                 )
-            recurrent = type(self).recurrent_weights is not SpikingLayer.recurrent_weights
-            return self.neurons.state_from_membrane(state, recurrent), True
+            return self.neurons.state_from_membrane(state, self.has_recurrence), True
         if self.check_inputs:
             self._check_state(state, batch)
         return state, False
@@ -435,28 +445,18 @@ class SpikingLayer(nn.Module):
         if self.check_inputs:
             self._check_input(x, 2, "input x[t]")
         state, as_membrane = self._state_in(state, x.shape[0], x)
-        key = self._weights_key()
-        intra, lateral = self._weights_for_step(state, key)
-        spikes, state = self._step_fn()(self.fc(x), state, intra, lateral)
+        weights = self._weights_for_step(state)
+        spikes, state = self._step_fn()(self.fc(x), state, weights)
         if not torch.compiler.is_compiling():
-            self.__dict__["_step_cache"] = (state.v, key, (intra, lateral))
+            self._after_step(state, weights)
         out = state.v if as_membrane else state
         return (spikes, state.v, out) if return_mem else (spikes, out)
 
     def _step(
-        self,
-        ff: torch.Tensor,
-        state: LIFState,
-        intra: torch.Tensor | None,
-        lateral: torch.Tensor | None,
+        self, ff: torch.Tensor, state: LIFState, weights: tuple | None
     ) -> tuple[torch.Tensor, LIFState]:
-        """One step from the feed-forward current ``ff`` ``[B, N]`` and the weights of
-        :func:`~snn_motifs.recurrence.transposed_weights`."""
-        if intra is None:  # no recurrence: ff is the whole current
-            return self.neurons.step(ff, state)
-        z = state.z.unflatten(-1, (self.n_motifs, self.motif_size))
-        current = ff + recurrent_input(z, intra, lateral).flatten(-2)
-        return self.neurons.step(current, state)
+        """One step from the feed-forward current ``ff`` ``[B, N]`` (the whole current: no recurrence)."""
+        return self.neurons.step(ff, state)
 
     # -- sequence API -----------------------------------------------------------------------------
     def run(
@@ -486,15 +486,14 @@ class SpikingLayer(nn.Module):
             extra_current = None if extra_current is None else extra_current.transpose(0, 1)
         state, as_membrane = self._state_in(state, x.shape[1], x)
         self.neurons.notify_sequence_start()
-        intra, lateral = self.recurrent_weights()
+        weights = self.recurrent_weights()
         ff = add_extra_current(self.fc(x), extra_current)  # feed-forward hoisted out of the loop
         kernel = self._active_kernel()
         if kernel != "step":
             compiled = kernel == "compiled" and not torch.compiler.is_compiling()
-            spikes, mem, psc, state = self._run_kernel(ff, state, intra, lateral, record, compiled)
+            spikes, mem, psc, state = self._run_kernel(ff, state, *weights, record, compiled)
         else:
-            intra, lateral = transposed_weights(intra, lateral)
-            spikes, mem, psc, state = self._run_steps(ff, state, intra, lateral, record)
+            spikes, mem, psc, state = self._run_steps(ff, state, self._step_weights(weights), record)
         self.last_rate = spikes.detach().mean()
         if as_membrane:
             state = state.v
@@ -508,8 +507,10 @@ class SpikingLayer(nn.Module):
 
     def _run_kernel(self, ff, state, intra, lateral, record: bool, compiled: bool):
         """The whole sequence through :class:`~snn_motifs.fused_kernel.MotifLIFSequence`, eager or
-        compiled, in the layer's own layout (``[T, B, N]`` viewed as ``[T, B, M, v]``: no layout copies)."""
-        neurons, m, v = self.neurons, self.n_motifs, self.motif_size
+        compiled, in the layer's own layout (``[T, B, N]`` viewed as ``[T, B, N / block, block]``, block
+        :attr:`block_size`: no layout copies)."""
+        neurons, v = self.neurons, self.block_size
+        m = self.n_neurons // v
         tau_inv = neurons.tau_inv()
         spikes, v_t, i_t, a_t, mem, psc = MotifLIFSequence.apply(
             ff.unflatten(-1, (m, v)),
@@ -531,24 +532,6 @@ class SpikingLayer(nn.Module):
             return spikes, None, None, final
         return spikes, mem.flatten(-2), psc.flatten(-2), final
 
-    def _weights_key(self) -> tuple:
-        return torch.is_grad_enabled(), tuple(p._version for p in self.parameters())
-
-    def _weights_for_step(self, state: LIFState, key: tuple):
-        """The signed recurrent weights, built once per sequence in the step API: reused while ``state`` is
-        the one this layer returned last (the same sequence) and no parameter changed in place (an
-        optimiser step, ``load_state_dict``); rebuilt for a new sequence (``state`` None, a fresh
-        ``init_state``, a detached state), so separate forwards never share an autograd graph."""
-        cache = self.__dict__.get("_step_cache")
-        if (
-            cache is not None
-            and not torch.compiler.is_compiling()
-            and cache[0] is state.v
-            and cache[1] == key
-        ):
-            return cache[2]
-        return transposed_weights(*self.recurrent_weights())
-
     def _step_fn(self):
         """The step: eager, or compiled once (``kernel="compiled"``)."""
         if self.kernel != "compiled":
@@ -557,12 +540,12 @@ class SpikingLayer(nn.Module):
             self.__dict__["_compiled_step"] = torch.compile(self._step, fullgraph=True, dynamic=False)
         return self.__dict__["_compiled_step"]
 
-    def _run_steps(self, ff, state, intra, lateral, record: bool):
+    def _run_steps(self, ff, state, weights, record: bool):
         spikes, mems, pscs = [], [], []
         step = self._step_fn()
         # unbind: one backward node for all steps (indexing ff[t] would cost a [T, ...] gradient per step)
         for ff_t in ff.unbind(0):
-            spk, state = step(ff_t, state, intra, lateral)
+            spk, state = step(ff_t, state, weights)
             spikes.append(spk)
             if record:
                 mems.append(state.v)

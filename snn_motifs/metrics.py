@@ -97,7 +97,7 @@ def recurrent_fan_out(layer: SpikingLayer) -> torch.Tensor | None:
     intra, lateral = _binary_weights(layer)
     if intra is None:
         return None
-    ones = intra.new_ones(layer.n_motifs, 1, layer.motif_size)
+    ones = intra.new_ones(layer.n_neurons // layer.block_size, 1, layer.block_size)
     return recurrent_current_t(ones, intra, lateral).reshape(layer.n_neurons)
 
 

@@ -4,6 +4,10 @@ self-recurrent layer of ScSr-SNN (the ScSr-SNN paper, eq 8) as its ``v = 1`` spe
 The recurrent term ``W_rec s[t-1]`` of :mod:`snn_motifs.layers` (one-step delay) has the SC-ML structure
 of :mod:`snn_motifs.topology` and is applied in O(N v) (:mod:`snn_motifs.recurrence`); through the
 neuron's synaptic filter ``W_rec s[t-1]`` becomes ``W_rec a[t-1]``, the PSC form of eq 15.
+
+:class:`MotifRecurrentLayer` holds what every motif-structured recurrent layer shares (the block layout,
+the recurrent current of a step, the step API's weight cache); :class:`SCML` adds the topology and its
+sign constraint, the HRMAS search space (:class:`snn_motifs.search.MixedMotifLayer`) the mixed operation.
 """
 
 from __future__ import annotations
@@ -15,13 +19,82 @@ from torch import nn
 
 from .aliases import layer_sizes
 from .layers import SpikingLayer
-from .recurrence import dense_recurrent_matrix, lateral_types, signed_from_masks, type_masks
+from .neuron import LIFState
+from .recurrence import (
+    dense_recurrent_matrix,
+    lateral_types,
+    recurrent_input,
+    signed_from_masks,
+    transposed_weights,
+    type_masks,
+)
 from .topology import EXCITATORY_INIT, ConnectionType, MotifTopology, check_motif_size, initial_weights
 
-__all__ = ["SCML", "SelfRecurrent"]
+__all__ = ["MotifRecurrentLayer", "SCML", "SelfRecurrent"]
 
 
-class SCML(SpikingLayer):
+class MotifRecurrentLayer(SpikingLayer):
+    """A :class:`~snn_motifs.layers.SpikingLayer` with a recurrence of motif blocks (the HRMAS paper, eq 15):
+    ``W_rec`` is block-tridiagonal over blocks of :attr:`block_size` neurons, held as intra-block weights
+    ``[N/b, b, b]`` and lateral weights ``[2, N/b, b]`` (:meth:`recurrent_weights`, which a subclass
+    defines) and applied in O(N b) by :mod:`snn_motifs.recurrence`, in the step API as in the sequence
+    kernel.
+
+    The step API builds the signed weights once per sequence: they are reused while the state passed in
+    is the one this layer returned last and no parameter changed in place (an optimiser step,
+    ``load_state_dict``), and rebuilt for a new sequence (``state`` None, a fresh ``init_state``, a
+    detached state), so separate forwards never share an autograd graph.
+    """
+
+    has_recurrence = True
+
+    @property
+    def block_size(self) -> int:  # pragma: no cover - every subclass defines its block
+        raise NotImplementedError
+
+    def _step_weights(self, weights: tuple) -> tuple:
+        return transposed_weights(*weights)
+
+    def _step(
+        self, ff: torch.Tensor, state: LIFState, weights: tuple | None
+    ) -> tuple[torch.Tensor, LIFState]:
+        """One step (eq 15): ``ff`` ``[B, N]`` plus the recurrent current of last step's PSC through the
+        transposed block weights (:func:`~snn_motifs.recurrence.transposed_weights`)."""
+        z = state.z.unflatten(-1, (self.n_neurons // self.block_size, self.block_size))
+        current = ff + recurrent_input(z, *weights).flatten(-2)
+        return self.neurons.step(current, state)
+
+    def _weights_key(self) -> tuple:
+        return torch.is_grad_enabled(), tuple(p._version for p in self.parameters())
+
+    def _weights_for_step(self, state: LIFState) -> tuple:
+        cache = self.__dict__.get("_step_cache")
+        fresh = cache is None or torch.compiler.is_compiling()
+        if not fresh and cache[0] is state.v and cache[1] == self._weights_key():
+            return cache[2]
+        return self._step_weights(self.recurrent_weights())
+
+    def _after_step(self, state: LIFState, weights: tuple | None) -> None:
+        # kept out of the module's attributes: the weights are non-leaf tensors of this sequence's graph
+        self.__dict__["_step_cache"] = (state.v, self._weights_key(), weights)
+
+    def _forget_sequence(self) -> None:
+        self.__dict__.pop("_step_cache", None)
+
+    def __getstate__(self) -> dict:
+        """A copy (deepcopy, pickle) leaves the step cache behind: its tensors belong to an autograd graph,
+        which deepcopy refuses; a copy builds it again on its first step."""
+        state = super().__getstate__()
+        state.pop("_step_cache", None)
+        return state
+
+    def recurrent_matrix(self) -> torch.Tensor:
+        """Dense ``[N, N]`` ``[post, pre]`` recurrent matrix, for plots and tests only (O(N^2))."""
+        intra, lateral = self.recurrent_weights()
+        return dense_recurrent_matrix(intra.detach(), None if lateral is None else lateral.detach())
+
+
+class SCML(MotifRecurrentLayer):
     """Sparsely-connected recurrent motif layer (the HRMAS paper), a :class:`~snn_motifs.layers.SpikingLayer`
     with the motif recurrence of eq 15.
 
@@ -108,6 +181,17 @@ class SCML(SpikingLayer):
     # -- structure --------------------------------------------------------------------------------
     @property
     def motif_size(self) -> int:
+        """The motif size ``v`` of the topology."""
+        return self.topology.motif_size
+
+    @property
+    def n_motifs(self) -> int:
+        """``N / v``."""
+        return self.n_neurons // self.motif_size
+
+    @property
+    def block_size(self) -> int:
+        """The kernel's layout block: one motif."""
         return self.topology.motif_size
 
     def recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -153,11 +237,6 @@ class SCML(SpikingLayer):
             "(SCML(..., topology=genotype.topology)) or from the saved types "
             "(MotifTopology(v, state_dict[...topology_intra], state_dict[...topology_lateral]))"
         )
-
-    def recurrent_matrix(self) -> torch.Tensor:
-        """Dense ``[N, N]`` ``[post, pre]`` recurrent matrix, for plots and tests only (O(N^2))."""
-        intra, lateral = self.recurrent_weights()
-        return dense_recurrent_matrix(intra.detach(), None if lateral is None else lateral.detach())
 
     def extra_repr(self) -> str:
         return (

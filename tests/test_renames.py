@@ -156,7 +156,10 @@ def test_old_search_checkpoint_loads_into_the_search_network():
 
 def test_largest_option_and_motif_size():
     layer = MixedMotifLayer(3, 8, [4, 2])
-    assert layer.largest_option == 4 and layer.motif_size == 4  # the kernel's layout block
+    assert layer.largest_option == 4 and layer.block_size == 4  # the kernel's layout block
+    with pytest.warns(DeprecationWarning, match="largest_option, leading_size"):
+        assert layer.motif_size == 4  # what it returned before: the layout block, not a motif size
+    assert layer.leading_size() in (2, 4)
     assert layer.fixed_size is None and layer.fix_motif_size(2) == 2 and layer.fixed_size == 2
 
 

@@ -48,7 +48,7 @@ def test_fused_kernel_equals_step_path_forward_and_gradients(topology, spike_fn)
         (torch.rand(4, 32, generator=g) < 0.3).double(),
     )
     s_fused, g_fused = _grads(layer, x, state)
-    layer.fused = False
+    layer.kernel = "step"
     s_step, g_step = _grads(layer, x, state)
     assert torch.equal(s_fused, s_step)
     assert 0.01 < s_fused.mean() < 0.7
@@ -60,8 +60,8 @@ def test_fused_gradients_reach_initial_state():
     layer = build_layer(dtype=torch.float64)
     x = drive(steps=30, dtype=torch.float64)
     results = []
-    for fused in (True, False):
-        layer.fused = fused
+    for kernel in ("auto", "step"):
+        layer.kernel = kernel
         st = tuple(torch.full((4, 32), 0.3, dtype=torch.float64, requires_grad=True) for _ in range(4))
         spikes, final, rec = layer.run(x, LIFState(*st), record=True)
         (rec.mem.sum() + rec.psc.sum() + spikes.sum()).backward()

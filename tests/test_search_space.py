@@ -82,7 +82,7 @@ def test_mixed_layer_runs_fused_and_gradients_reach_alpha():
     s_fused.sum().backward()
     g_fused = [p.grad.clone() for p in layer.arch_parameters()]
     layer.zero_grad()
-    layer.fused = False
+    layer.kernel = "step"
     s_step, _ = layer.run(x)
     s_step.sum().backward()
     assert torch.equal(s_fused, s_step)

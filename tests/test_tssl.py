@@ -237,9 +237,9 @@ def test_tssl_with_incompatible_neuron_is_an_error():
         layer.run(torch.rand(5, 2, 4))
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_nan_incoming_gradient_is_an_error_not_nan_weights(fused):
-    layer = SCML(4, 8, 2, spike_fn="tssl", fused=fused)
+@pytest.mark.parametrize("kernel", ["fused", "step"])
+def test_nan_incoming_gradient_is_an_error_not_nan_weights(kernel):
+    layer = SCML(4, 8, 2, spike_fn="tssl", kernel=kernel)
     spikes, _ = layer.run(torch.rand(6, 2, 4) * 3)
     loss = (spikes * torch.tensor(float("nan"))).sum()
     with pytest.raises(FloatingPointError, match="NaN/Inf gradient"):

@@ -13,7 +13,7 @@ import torch
 from snn_motifs import SCML, NeuronParameters
 from snn_motifs.losses import RateRegularizer
 from snn_motifs.models import SCMLClassifier
-from snn_motifs.training import bind_layer_rules, clip_weights, fit
+from snn_motifs.training import bind_spike_fns, clip_weights, fit
 from snn_motifs.tssl import TSSLBP, tssl_delta
 
 from .test_training import _data  # the same two-class rate task
@@ -222,7 +222,7 @@ def test_fit_binds_layer_rules_and_one_rule_serves_one_layer():
     rule = TSSLBP(warmup="layer")
     model = _model(rule, readout="count")  # the same rule object in the hidden and output layers
     with pytest.raises(ValueError, match="already bound"):
-        bind_layer_rules(model)
+        bind_spike_fns(model)
     model = _model(TSSLBP(warmup="layer"))
     out = fit(model, _data(), 2, batch_size=16)
     assert model.hidden.neurons.spike_fn.layer_rate() == float(model.hidden.last_rate)

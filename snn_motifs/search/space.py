@@ -40,9 +40,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..layers import SpikingLayer
 from ..models import SCMLClassifier
-from ..recurrence import block_tridiagonal_index, dense_recurrent_matrix
+from ..recurrence import block_tridiagonal_index
+from ..scml import MotifRecurrentLayer
 from ..topology import EXCITATORY_INPUT, ConnectionType, MotifTopology, check_motif_size
 from .config import HRMASConfig
 
@@ -75,7 +75,7 @@ def check_options(n_neurons: int, motif_sizes: Sequence[int]) -> list[int]:
     return sorted(options)
 
 
-class MixedMotifLayer(SpikingLayer):
+class MixedMotifLayer(MotifRecurrentLayer):
     """A spiking layer whose recurrence is the HRMAS mixed op (same interface as :class:`~snn_motifs.SCML`).
 
     Args:
@@ -168,11 +168,21 @@ class MixedMotifLayer(SpikingLayer):
         return self.block
 
     @property
+    def block_size(self) -> int:
+        """The kernel's layout block: :attr:`largest_option`."""
+        return self.block
+
+    @property
     def motif_size(self) -> int:
-        """The kernel's layout block, :attr:`largest_option` (not the searched size: that is
-        :attr:`fixed_size` once fixed, :meth:`leading_size` the most likely one). :class:`SpikingLayer
-        <snn_motifs.layers.SpikingLayer>`'s kernels read ``motif_size`` as the block of their layout, so
-        it keeps that meaning here until ``layers.py`` reads a layout name of its own."""
+        """Deprecated: a mixed layer has no one motif size. This returned the layout block,
+        :attr:`largest_option`; the searched size is :attr:`fixed_size` once fixed, :meth:`leading_size`
+        the most likely one."""
+        warnings.warn(
+            "MixedMotifLayer.motif_size is deprecated (it was the largest option, the layout block); use "
+            "largest_option, leading_size() (the most likely size) or fixed_size",
+            DeprecationWarning,
+            2,
+        )
         return self.block
 
     def size_probabilities(self) -> torch.Tensor:
@@ -229,11 +239,6 @@ class MixedMotifLayer(SpikingLayer):
                 flat = flat.index_add(0, idx[keep], (probs[j] * lateral).reshape(-1)[keep])
         blocks = flat.view(m, 3, block, block)
         return blocks[:, 1], torch.stack([blocks[:, 0], blocks[:, 2]])
-
-    def recurrent_matrix(self) -> torch.Tensor:
-        """Dense ``[N, N]`` ``[post, pre]`` mixed matrix, for plots and tests only (O(N^2))."""
-        intra, lateral = self.recurrent_weights()
-        return dense_recurrent_matrix(intra.detach(), lateral.detach())
 
     # -- discretisation -----------------------------------------------------------------------------
     def leading_size(self) -> int:
