@@ -171,6 +171,8 @@ def test_run_method_and_run_ablations_refuse_each_others_arguments(tmp_path):
         run_method(HRMASConfig(), tmp_path / "a", ablation="all")
     with pytest.raises(TypeError, match="compare_ip= belongs to run_method"):
         run_ablations(HRMASConfig(), tmp_path / "b", compare_ip=True)
+    with pytest.raises(TypeError, match="run_ablations\\(\\) got an unexpected keyword argument 'sedes'"):
+        run_ablations(HRMASConfig(), tmp_path / "b", sedes=2)  # run_method's keywords, checked by name
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 

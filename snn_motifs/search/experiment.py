@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -324,7 +325,8 @@ def run_method(
         raise ValueError(
             "run_method runs one method; every ablation at once is run_ablations(config, out, ...)"
         )
-    return _experiment(**_options(locals()))[ablation]
+    options = {k: v for k, v in locals().items() if k not in ("config", "out")}
+    return _experiment(_options(config, out, options))[ablation]
 
 
 def run_ablations(
@@ -340,7 +342,7 @@ def run_ablations(
     for key in ("ablation", "compare_ip"):
         if key in options:
             raise TypeError(f"run_ablations runs every ablation; {key}= belongs to run_method")
-    summaries = _experiment(config=config, out=out, ablation="all", **options)
+    summaries = _experiment({**_options(config, out, options), "ablation": "all"})
     return ablation_table(summaries)
 
 
@@ -359,38 +361,30 @@ def ablation_table(summaries: dict[str, dict]) -> dict:
     return {n: {k: summary[k] for k in ("best", "mean", "std")} for n, summary in summaries.items()}
 
 
-def _options(scope: dict) -> dict:
-    """:func:`run_method`'s arguments (its ``locals()``) for :func:`_experiment`."""
-    return {k: v for k, v in scope.items() if not k.startswith("_")}
+def _options(config, out, options: dict) -> dict:
+    """Every argument of :func:`run_method` by name, its defaults filled in: what :func:`_experiment`
+    takes. An unknown keyword is a TypeError naming it, as a call of :func:`run_method` would raise."""
+    try:
+        bound = inspect.signature(run_method).bind(config, out, **options)
+    except TypeError as exc:
+        raise TypeError(f"run_ablations() {exc}; it takes run_method's keyword arguments") from None
+    bound.apply_defaults()
+    return dict(bound.arguments)
 
 
 @run_folder_scope  # releases the run folder's lock (hold_run_folder below) when it returns or raises
-def _experiment(
-    config: HRMASConfig | str | Path | None = None,
-    out: str | Path | None = None,
-    *,
-    seeds: int = 1,
-    seed: int | None = None,
-    ablation: str = "none",
-    baseline: bool = True,
-    compare_ip: bool = False,
-    resume: bool = False,
-    device: str = "cpu",
-    max_train: int | None = None,
-    plots: bool = True,
-    progress: bool = True,
-    data: SplitData | None = None,
-    log: Callable[[str], None] = print,
-    workers: int | None = None,
-    address: str | None = None,
-    cpus_per_trial: float = 1,
-    gpus_per_trial: float = 0,
-    threads: int | None = None,
-    max_failures: int = 2,
-) -> dict[str, dict]:
+def _experiment(options: dict) -> dict[str, dict]:
     """The shared body of :func:`run_method` (``ablation`` one name) and :func:`run_ablations`
     (``"all"``): every (ablation, seed) job, the dense baseline, summaries and figures; returns the summary
-    of each ablation run, by name (and with ``"all"`` writes ``out/ablations.json``)."""
+    of each ablation run, by name (and with ``"all"`` writes ``out/ablations.json``). ``options``: every
+    argument of :func:`run_method`, by name (:func:`_options`)."""
+    config, out, seeds, seed, ablation = (options[k] for k in ("config", "out", "seeds", "seed", "ablation"))
+    baseline, compare_ip, resume = options["baseline"], options["compare_ip"], options["resume"]
+    device, max_train, data = options["device"], options["max_train"], options["data"]
+    plots, progress, log = options["plots"], options["progress"], options["log"]
+    workers, address, threads = options["workers"], options["address"], options["threads"]
+    cpus_per_trial, gpus_per_trial = options["cpus_per_trial"], options["gpus_per_trial"]
+    max_failures = options["max_failures"]
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1 (how many seeds to run), got {seeds!r}")
     base = config if isinstance(config, HRMASConfig) else load_config(config)
