@@ -153,3 +153,19 @@ def test_compiled_search_runs_its_spikl_ip_windows_on_the_step_path(tmp_path):
     search.run(cfg, tmp_path / "exp", **quiet)
     result = json.loads((tmp_path / "exp" / "seed0" / "result.json").read_text())
     assert 0.0 <= result["test_acc"] <= 1.0 and result["cost"]["synops_per_sample"] > 0
+
+
+def test_random_search_trials_never_compile_their_one_epoch_networks():
+    """A random-search trial trains a new network of a random motif size for one epoch: compiling it
+    cannot pay back, so the trial runs the eager kernel even under ``compile: true``."""
+    from snn_motifs.search import random_trial
+    from snn_motifs.search.retrain import loss_config
+    from snn_motifs.training import make_loss
+
+    from .conftest import tiny_search
+
+    cfg, data = tiny_search(compile=True)
+    before = dict(fk.runs)
+    trial = random_trial(0, cfg, data, data, make_loss(loss_config(cfg)), torch.Generator().manual_seed(0))
+    assert 0.0 <= trial["valid_acc"] <= 1.0
+    assert fk.runs["compiled"] == before.get("compiled", 0) and fk.runs["eager"] > before.get("eager", 0)

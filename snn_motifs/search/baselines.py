@@ -61,12 +61,18 @@ def random_trial(
     device: torch.device | str = "cpu",
 ) -> dict:
     """Random search, one trial: a random genotype from the search space, trained for one epoch on
-    search-train and scored on search-validation. Returns ``{"valid_acc", "genotype"}``."""
+    search-train and scored on search-validation. Returns ``{"valid_acc", "genotype"}``.
+
+    The trial's network never compiles (``kernel="auto"``, the eager sequence kernel, whatever
+    ``cfg.compile`` says): each trial builds a new network of a random motif size and trains it for one
+    epoch, which cannot pay back compiling it (tens of seconds per new shape on CPU; the retraining of
+    the chosen genotype compiles as the config says)."""
     g = torch.Generator().manual_seed(cfg.seed * 1000 + trial)
     options = cfg.effective_options()
     v = options[int(torch.randint(len(options), (1,), generator=g))]
     genotype = Genotype(MotifTopology.random(v, g, lateral=cfg.searches_lateral), cfg.hidden)
-    model = build_classifier(genotype, cfg, search_train.n_channels, search_train.n_classes).to(device)
+    eager = dataclasses.replace(cfg, compile=False)
+    model = build_classifier(genotype, eager, search_train.n_channels, search_train.n_classes).to(device)
     calibrated(model, cfg, search_train.x_train)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x, y = search_train.x_train, search_train.y_train
