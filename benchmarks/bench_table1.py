@@ -72,10 +72,12 @@ def jobs(args, methods: str | None = None) -> list[tuple[str, int, object, Path,
     return out
 
 
-def _progress(folder: Path) -> str:
+def _progress(folder: Path, kind: str) -> str:
     """How far an unfinished run has got, read from its last checkpoint."""
     if not (folder / "checkpoint.pt").exists():
-        return "running or not started (a dense RSNN writes nothing until it finishes)"
+        if kind == "dense":
+            return "running or not started (a dense RSNN writes nothing until it finishes)"
+        return "not started"
     state = load_torch(folder / "checkpoint.pt")["state"]
     return f"{state['phase']}, {state['epoch']} epochs of that phase done"
 
@@ -84,13 +86,13 @@ def tabulate(all_jobs, seconds: float) -> dict:
     """Mean, std and best over the finished seeds of every method, and how far each run has got."""
     table: dict = {}
     progress: dict = {}
-    for method, seed, _cfg, folder, _kind in all_jobs:
+    for method, seed, _cfg, folder, kind in all_jobs:
         path = folder / "result.json"
         if path.exists():
             res = read_json(path, "result")
             table.setdefault(method, {"name": METHODS[method][0], "runs": []})["runs"].append(res)
         else:
-            progress[f"{method}/seed{seed}"] = _progress(folder)
+            progress[f"{method}/seed{seed}"] = _progress(folder, kind)
     for entry in table.values():
         accs = [r["test_acc"] for r in entry["runs"]]
         entry.update(seeds=len(accs), mean=statistics.mean(accs), std=statistics.pstdev(accs), best=max(accs))
