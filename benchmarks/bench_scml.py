@@ -72,10 +72,9 @@ def scml_model(
     n: int,
     v: int,
     backend: str,
-    fused: bool,
+    kernel: str,
     device,
     inputs: int = 78,
-    compile: bool = False,
     spike_fn: str = "atan",
 ):
     layer = SCML(
@@ -84,9 +83,8 @@ def scml_model(
         v,
         backend=backend,
         neuron=NEURON,
-        fused=fused,
+        kernel=kernel,
         check_inputs=False,
-        compile=compile,
         spike_fn=spike_fn,
     )
     return layer.to(device)
@@ -209,9 +207,9 @@ SCALING_MODELS = ("SCML fused", "SCML compiled", "RLeaky", "Norse")
 def scaling_loss(name: str, n: int, v: int, x: torch.Tensor, readout: torch.Tensor, device):
     """The forward+backward closure of one model of the scaling tables."""
     if name == "SCML fused":
-        return scml_loss(scml_model(n, v, "native", True, device), x, readout)
+        return scml_loss(scml_model(n, v, "native", "auto", device), x, readout)
     if name == "SCML compiled":
-        return scml_loss(scml_model(n, v, "native", True, device, compile=True), x, readout)
+        return scml_loss(scml_model(n, v, "native", "compiled", device), x, readout)
     if name == "RLeaky":
         return rleaky_loss(n, x, readout, device)
     return norse_loss(n, x, readout, device)
@@ -298,28 +296,29 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {name:<34s} {sec[name] * 1e3:9.1f} ms", flush=True)
 
     print(f"fwd+bwd, N={N}, T={T}, B={B}, v={v}, device={device}, threads={torch.get_num_threads()}")
-    layer = scml_model(N, v, "native", True, device)
+    layer = scml_model(N, v, "native", "auto", device)
     with torch.no_grad():
         rate["scml"] = layer.run(x)[0].mean().item()
     bench("feed-forward projection alone", projection_loss(N, x, readout, device))
     bench("SCML native (sequence, fused)", scml_loss(layer, x, readout))
     bench(
         "SCML native (compile=True)",
-        scml_loss(scml_model(N, v, "native", True, device, compile=True), x, readout),
+        scml_loss(scml_model(N, v, "native", "compiled", device), x, readout),
     )
     bench(
         "SCML native TSSL-BP (fused)",
-        scml_loss(scml_model(N, v, "native", True, device, spike_fn="tssl"), x, readout),
+        scml_loss(scml_model(N, v, "native", "auto", device, spike_fn="tssl"), x, readout),
     )
     bench(
         "SCML native TSSL-BP (compile=True)",
-        scml_loss(scml_model(N, v, "native", True, device, compile=True, spike_fn="tssl"), x, readout),
+        scml_loss(scml_model(N, v, "native", "compiled", device, spike_fn="tssl"), x, readout),
     )
-    bench("SCML native (step path)", scml_loss(scml_model(N, v, "native", False, device), x, readout))
-    bench("SCML native (step API loop)", step_api_loss(scml_model(N, v, "native", True, device), x, readout))
+    bench("SCML native (step path)", scml_loss(scml_model(N, v, "native", "step", device), x, readout))
+    stepped = scml_model(N, v, "native", "auto", device)
+    bench("SCML native (step API loop)", step_api_loss(stepped, x, readout))
     for backend in ("snntorch", "norse"):
         try:
-            model = scml_model(N, v, backend, False, device)
+            model = scml_model(N, v, backend, "step", device)
         except ImportError as exc:
             print(f"  skip SCML {backend}: {exc}")
             continue
