@@ -307,11 +307,12 @@ class SpikingLayer(nn.Module):
         """:meth:`recurrent_weights` in the form :meth:`_step` takes (None: no recurrence)."""
         return None
 
-    def _weights_for_step(self, state: LIFState) -> tuple | None:
-        """The step API's recurrent weights for a step from ``state`` (no recurrence here)."""
-        return None
+    def _weights_for_step(self, state: LIFState) -> tuple[tuple | None, object]:
+        """The step API's recurrent weights for a step from ``state`` and what :meth:`_after_step` keeps of
+        them (no recurrence here)."""
+        return None, None
 
-    def _after_step(self, state: LIFState, weights: tuple | None) -> None:
+    def _after_step(self, state: LIFState, kept: object) -> None:
         """Called after every step of the step API with the new state (a motif layer caches its weights)."""
 
     def _forget_sequence(self) -> None:
@@ -445,10 +446,10 @@ class SpikingLayer(nn.Module):
         if self.check_inputs:
             self._check_input(x, 2, "input x[t]")
         state, as_membrane = self._state_in(state, x.shape[0], x)
-        weights = self._weights_for_step(state)
+        weights, kept = self._weights_for_step(state)
         spikes, state = self._step_fn()(self.fc(x), state, weights)
         if not torch.compiler.is_compiling():
-            self._after_step(state, weights)
+            self._after_step(state, kept)
         out = state.v if as_membrane else state
         return (spikes, state.v, out) if return_mem else (spikes, out)
 

@@ -219,9 +219,8 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, *, recurrent_subgraphs: boo
             )
         n = layer.n_neurons
         tau = neurons.tau_mem.detach().clamp(min=1.0)  # the same clamp the neuron uses
-        row_scale = (neurons.effective_resistance().detach() / tau).to(
-            torch.float64
-        )  # R_i / tau_i folded into rows
+        resistance = neurons.effective_resistance().detach()
+        row_scale = (resistance / tau).to(torch.float64)  # R_i / tau_i folded into rows
         tau_np = _numpy(tau)
         tau_s = float(neurons.params.tau_syn)
         # weights keep the model's precision (float32 models -> float32 arrays, float64 -> float64)

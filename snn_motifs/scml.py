@@ -67,16 +67,18 @@ class MotifRecurrentLayer(SpikingLayer):
     def _weights_key(self) -> tuple:
         return torch.is_grad_enabled(), tuple(p._version for p in self.parameters())
 
-    def _weights_for_step(self, state: LIFState) -> tuple:
+    def _weights_for_step(self, state: LIFState) -> tuple[tuple, tuple]:
+        key = self._weights_key()  # once per step
         cache = self.__dict__.get("_step_cache")
         fresh = cache is None or torch.compiler.is_compiling()
-        if not fresh and cache[0] is state.v and cache[1] == self._weights_key():
-            return cache[2]
-        return self._step_weights(self.recurrent_weights())
+        weights = cache[2] if not fresh and cache[0] is state.v and cache[1] == key else None
+        if weights is None:
+            weights = self._step_weights(self.recurrent_weights())
+        return weights, (key, weights)
 
-    def _after_step(self, state: LIFState, weights: tuple | None) -> None:
+    def _after_step(self, state: LIFState, kept: tuple) -> None:
         # kept out of the module's attributes: the weights are non-leaf tensors of this sequence's graph
-        self.__dict__["_step_cache"] = (state.v, self._weights_key(), weights)
+        self.__dict__["_step_cache"] = (state.v, *kept)
 
     def _forget_sequence(self) -> None:
         self.__dict__.pop("_step_cache", None)
@@ -192,7 +194,7 @@ class SCML(MotifRecurrentLayer):
     @property
     def block_size(self) -> int:
         """The kernel's layout block: one motif."""
-        return self.topology.motif_size
+        return self.motif_size
 
     def recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Signed weights after the types: intra ``[M, v, v]`` and lateral ``[2, M, v]`` (or None)."""
