@@ -66,7 +66,7 @@ def jobs(args, methods: str | None = None) -> list[tuple[str, int, object, Path,
         "hrmas_atan": dataclasses.replace(base, spike_fn="atan"),
         "random": with_ablation(base, "random"),
         "dense": base,
-        **{m: dataclasses.replace(base, cost="synops", cost_weight=lam) for m, lam in COST_WEIGHTS.items()},
+        **{m: dataclasses.replace(base, cost="synops", cost_weight=w) for m, w in COST_WEIGHTS.items()},
     }
     out = []
     for method in (methods or args.methods).split(","):
