@@ -16,6 +16,16 @@ from snn_motifs import NeuronParameters, SCMLClassifier  # noqa: E402
 from snn_motifs.training import distributed_info, fit  # noqa: E402
 from tests.test_training import _data  # noqa: E402
 
+
+def _exit() -> None:
+    """Leave without C++ static destructors: under torchrun, torch 2.13 on CPU sometimes aborts a rank
+    after its Python code has finished ("terminate called without an active exception", SIGABRT with no
+    Python frame; about 1 run in 10 here), which would fail a run whose results are already written."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 if __name__ == "__main__":
     out = sys.argv[1]
     if "WORLD_SIZE" in os.environ:
@@ -30,8 +40,9 @@ if __name__ == "__main__":
         data = data._replace(x_train=data.x_train.double(), x_test=data.x_test.double())
         HRMASRun(cfg, data, out, progress=False, log=lambda s: None, tensorboard=False).run()
         if "WORLD_SIZE" in os.environ:
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
-        sys.exit(0)
+        _exit()
     torch.manual_seed(0)
     data = _data()
     data = data._replace(x_train=data.x_train.double(), x_test=data.x_test.double())
@@ -43,4 +54,6 @@ if __name__ == "__main__":
         with open(os.path.join(out, "result.json"), "w") as f:
             json.dump({"world": world, "test_acc": result["test_acc"], "loss": result["train_loss"]}, f)
     if world > 1:
+        torch.distributed.barrier()  # no rank tears gloo down while a peer is still saving or communicating
         torch.distributed.destroy_process_group()
+    _exit()
